@@ -1,0 +1,220 @@
+package safeudp
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+)
+
+// UDPConn is a *net.UDPConn whose Close drains every call in flight and
+// releases the socket. It has the whole method set of *net.UDPConn, each
+// method behaving as net's, and every call is tracked: once Close or
+// Shutdown has begun, a new call fails at once with a *net.OpError wrapping
+// net.ErrClosed, and Close returns only after every call has returned.
+//
+// Multiple goroutines may invoke methods on a UDPConn simultaneously.
+//
+// SyscallConn returns a syscall.RawConn whose Control, Read and Write are
+// tracked too, so code that reads the descriptor through it (for example
+// golang.org/x/net/ipv4) is drained by Close like any other call. File
+// returns a duplicate descriptor, as net's does: the socket stays bound
+// until that copy is closed as well.
+type UDPConn struct {
+	core
+	uc *net.UDPConn // the owned conn; core.pc holds the same value
+}
+
+// ReadFromUDP acts like ReadFrom but returns a *net.UDPAddr.
+func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	if !c.inflight.acquire() {
+		return 0, nil, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, addr, err := c.uc.ReadFromUDP(b)
+	return n, addr, c.interrupted(err)
+}
+
+// ReadFromUDPAddrPort acts like ReadFrom but returns a netip.AddrPort.
+func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if !c.inflight.acquire() {
+		return 0, netip.AddrPort{}, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, addr, err := c.uc.ReadFromUDPAddrPort(b)
+	return n, addr, c.interrupted(err)
+}
+
+// ReadMsgUDP reads a message and its out-of-band data, as
+// net.UDPConn.ReadMsgUDP.
+func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
+	if !c.inflight.acquire() {
+		return 0, 0, 0, nil, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, oobn, flags, addr, err = c.uc.ReadMsgUDP(b, oob)
+	return n, oobn, flags, addr, c.interrupted(err)
+}
+
+// ReadMsgUDPAddrPort is like ReadMsgUDP but returns a netip.AddrPort.
+func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
+	if !c.inflight.acquire() {
+		return 0, 0, 0, netip.AddrPort{}, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, oobn, flags, addr, err = c.uc.ReadMsgUDPAddrPort(b, oob)
+	return n, oobn, flags, addr, c.interrupted(err)
+}
+
+// WriteToUDP acts like WriteTo but takes a *net.UDPAddr.
+func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("write", addr)
+	}
+	defer c.inflight.release()
+	n, err := c.uc.WriteToUDP(b, addr)
+	return n, c.interrupted(err)
+}
+
+// WriteToUDPAddrPort acts like WriteTo but takes a netip.AddrPort.
+func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("write", net.UDPAddrFromAddrPort(addr))
+	}
+	defer c.inflight.release()
+	n, err := c.uc.WriteToUDPAddrPort(b, addr)
+	return n, c.interrupted(err)
+}
+
+// WriteMsgUDP writes a message with out-of-band data, as
+// net.UDPConn.WriteMsgUDP.
+func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	if !c.inflight.acquire() {
+		return 0, 0, c.errClosed("write", addr)
+	}
+	defer c.inflight.release()
+	n, oobn, err = c.uc.WriteMsgUDP(b, oob, addr)
+	return n, oobn, c.interrupted(err)
+}
+
+// WriteMsgUDPAddrPort is like WriteMsgUDP but takes a netip.AddrPort.
+func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	if !c.inflight.acquire() {
+		return 0, 0, c.errClosed("write", net.UDPAddrFromAddrPort(addr))
+	}
+	defer c.inflight.release()
+	n, oobn, err = c.uc.WriteMsgUDPAddrPort(b, oob, addr)
+	return n, oobn, c.interrupted(err)
+}
+
+// Read reads from a connected conn, as net.UDPConn.Read.
+func (c *UDPConn) Read(b []byte) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, err := c.uc.Read(b)
+	return n, c.interrupted(err)
+}
+
+// Write writes to a connected conn, as net.UDPConn.Write.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("write", c.raddr)
+	}
+	defer c.inflight.release()
+	n, err := c.uc.Write(b)
+	return n, c.interrupted(err)
+}
+
+// RemoteAddr returns the remote address of a connected conn, or nil. It
+// keeps answering after Close.
+func (c *UDPConn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetReadBuffer sets the size of the socket's receive buffer, as
+// net.UDPConn.SetReadBuffer.
+func (c *UDPConn) SetReadBuffer(bytes int) error {
+	return c.setBuffer(bytes, c.uc.SetReadBuffer)
+}
+
+// SetWriteBuffer sets the size of the socket's send buffer, as
+// net.UDPConn.SetWriteBuffer.
+func (c *UDPConn) SetWriteBuffer(bytes int) error {
+	return c.setBuffer(bytes, c.uc.SetWriteBuffer)
+}
+
+// SyscallConn returns a raw network connection whose calls are tracked
+// like every other call on c: Close waits for a Control, Read or Write in
+// progress, and refuses new ones.
+func (c *UDPConn) SyscallConn() (syscall.RawConn, error) {
+	return c.syscallConn(c.uc)
+}
+
+// File returns a copy of the underlying socket, as net.UDPConn.File. The
+// copy is the caller's to close, and the address stays bound until it is
+// closed, whatever Close does to c.
+func (c *UDPConn) File() (*os.File, error) {
+	return c.fileCopy(c.uc.File)
+}
+
+// setBuffer runs a socket-buffer setter as a tracked call.
+func (c *core) setBuffer(bytes int, set func(int) error) error {
+	if !c.inflight.acquire() {
+		return c.errClosed("set", c.raddr)
+	}
+	defer c.inflight.release()
+	return set(bytes)
+}
+
+// syscallConn returns sc's raw conn wrapped so that its calls are tracked.
+func (c *core) syscallConn(sc syscall.Conn) (syscall.RawConn, error) {
+	if !c.inflight.acquire() {
+		return nil, c.errClosed("raw-conn", c.raddr)
+	}
+	defer c.inflight.release()
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &rawConn{c: c, rc: rc}, nil
+}
+
+// file runs a File call as a tracked call.
+func (c *core) fileCopy(dup func() (*os.File, error)) (*os.File, error) {
+	if !c.inflight.acquire() {
+		return nil, c.errClosed("file", c.raddr)
+	}
+	defer c.inflight.release()
+	return dup()
+}
+
+// rawConn is a syscall.RawConn whose calls are counted by its conn's
+// tracker.
+type rawConn struct {
+	c  *core
+	rc syscall.RawConn
+}
+
+func (r *rawConn) Control(f func(fd uintptr)) error {
+	if !r.c.inflight.acquire() {
+		return r.c.errClosed("raw-control", r.c.raddr)
+	}
+	defer r.c.inflight.release()
+	return r.rc.Control(f)
+}
+
+func (r *rawConn) Read(f func(fd uintptr) (done bool)) error {
+	if !r.c.inflight.acquire() {
+		return r.c.errClosed("raw-read", r.c.raddr)
+	}
+	defer r.c.inflight.release()
+	return r.c.interrupted(r.rc.Read(f))
+}
+
+func (r *rawConn) Write(f func(fd uintptr) (done bool)) error {
+	if !r.c.inflight.acquire() {
+		return r.c.errClosed("raw-write", r.c.raddr)
+	}
+	defer r.c.inflight.release()
+	return r.c.interrupted(r.rc.Write(f))
+}

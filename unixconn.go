@@ -1,0 +1,112 @@
+package safeudp
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+// UnixConn is a unixgram *net.UnixConn whose Close drains every call in
+// flight and releases the socket, as UDPConn does for UDP. It has the
+// datagram methods of *net.UnixConn, each behaving as net's and each
+// tracked.
+//
+// When ListenPacket created the socket file, Close removes it after the
+// descriptor is released, and only if the path still names that same file
+// (same device and inode): a file someone else put there is never touched.
+// A conn taken over by Wrap never removes its file, since safeudp did not
+// create it. Abstract (Linux "@name") and unnamed sockets have no file.
+//
+// Multiple goroutines may invoke methods on a UnixConn simultaneously.
+type UnixConn struct {
+	core
+	uc *net.UnixConn // the owned conn; core.pc holds the same value
+}
+
+// ReadFromUnix acts like ReadFrom but returns a *net.UnixAddr.
+func (c *UnixConn) ReadFromUnix(b []byte) (int, *net.UnixAddr, error) {
+	if !c.inflight.acquire() {
+		return 0, nil, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, addr, err := c.uc.ReadFromUnix(b)
+	return n, addr, c.interrupted(err)
+}
+
+// ReadMsgUnix reads a message and its out-of-band data, as
+// net.UnixConn.ReadMsgUnix.
+func (c *UnixConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error) {
+	if !c.inflight.acquire() {
+		return 0, 0, 0, nil, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, oobn, flags, addr, err = c.uc.ReadMsgUnix(b, oob)
+	return n, oobn, flags, addr, c.interrupted(err)
+}
+
+// WriteToUnix acts like WriteTo but takes a *net.UnixAddr.
+func (c *UnixConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("write", addr)
+	}
+	defer c.inflight.release()
+	n, err := c.uc.WriteToUnix(b, addr)
+	return n, c.interrupted(err)
+}
+
+// WriteMsgUnix writes a message with out-of-band data, as
+// net.UnixConn.WriteMsgUnix.
+func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error) {
+	if !c.inflight.acquire() {
+		return 0, 0, c.errClosed("write", addr)
+	}
+	defer c.inflight.release()
+	n, oobn, err = c.uc.WriteMsgUnix(b, oob, addr)
+	return n, oobn, c.interrupted(err)
+}
+
+// Read reads from a connected conn, as net.UnixConn.Read.
+func (c *UnixConn) Read(b []byte) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("read", c.raddr)
+	}
+	defer c.inflight.release()
+	n, err := c.uc.Read(b)
+	return n, c.interrupted(err)
+}
+
+// Write writes to a connected conn, as net.UnixConn.Write.
+func (c *UnixConn) Write(b []byte) (int, error) {
+	if !c.inflight.acquire() {
+		return 0, c.errClosed("write", c.raddr)
+	}
+	defer c.inflight.release()
+	n, err := c.uc.Write(b)
+	return n, c.interrupted(err)
+}
+
+// RemoteAddr returns the remote address of a connected conn, or nil. It
+// keeps answering after Close.
+func (c *UnixConn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetReadBuffer sets the size of the socket's receive buffer.
+func (c *UnixConn) SetReadBuffer(bytes int) error {
+	return c.setBuffer(bytes, c.uc.SetReadBuffer)
+}
+
+// SetWriteBuffer sets the size of the socket's send buffer.
+func (c *UnixConn) SetWriteBuffer(bytes int) error {
+	return c.setBuffer(bytes, c.uc.SetWriteBuffer)
+}
+
+// SyscallConn returns a raw network connection whose calls are tracked,
+// as UDPConn.SyscallConn.
+func (c *UnixConn) SyscallConn() (syscall.RawConn, error) {
+	return c.syscallConn(c.uc)
+}
+
+// File returns a copy of the underlying socket, as net.UnixConn.File; see
+// UDPConn.File.
+func (c *UnixConn) File() (*os.File, error) {
+	return c.fileCopy(c.uc.File)
+}
