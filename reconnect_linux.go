@@ -1,0 +1,162 @@
+package safeudp
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// canOverlap: Linux lets the new socket of a RebindingConn bind next to the
+// old one (SO_REUSEPORT, same user), and lets the old one be taken out of
+// the kernel's delivery by connecting it.
+const canOverlap = true
+
+// Flags of a datagram truncated on the way to a read.
+const (
+	msgTrunc  = unix.MSG_TRUNC
+	msgCtrunc = unix.MSG_CTRUNC
+)
+
+// drainOOBSize is how much out-of-band data is kept for a datagram taken
+// off a replaced socket.
+const drainOOBSize = 1024
+
+// drainMax bounds one drain. The old socket is connected to its own address
+// when it is drained, so nothing but a datagram the conn sends to itself
+// refills its queue; the bound only guards against that.
+const drainMax = 1 << 20
+
+// overlapControl sets SO_REUSEPORT on a socket of a RebindingConn before
+// the user's Control, if any, runs.
+func overlapControl(user func(network, address string, c syscall.RawConn) error) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return os.NewSyscallError("setsockopt SO_REUSEPORT", serr)
+		}
+		if user != nil {
+			return user(network, address, c)
+		}
+		return nil
+	}
+}
+
+// stopReceiving connects uc to its own address. In a SO_REUSEPORT group
+// with connected members, the kernel delivers a datagram to a connected
+// socket only if it comes from that socket's peer, so from then on every
+// datagram goes to the unconnected new socket, except one sent from the
+// conn's own address to itself. What uc had queued stays queued.
+func stopReceiving(uc *UDPConn, laddr net.Addr) error {
+	a, ok := laddr.(*net.UDPAddr)
+	if !ok {
+		return nil
+	}
+	var sa unix.Sockaddr
+	if ip4 := a.IP.To4(); ip4 != nil && len(a.IP) == net.IPv4len {
+		if ip4.IsUnspecified() {
+			ip4 = net.IPv4(127, 0, 0, 1).To4()
+		}
+		sa = &unix.SockaddrInet4{Port: a.Port, Addr: [4]byte(ip4)}
+	} else {
+		ip := a.IP
+		if ip.IsUnspecified() {
+			ip = net.IPv6loopback
+		}
+		s6 := &unix.SockaddrInet6{Port: a.Port, Addr: [16]byte(ip.To16())}
+		if a.Zone != "" {
+			if ifi, err := net.InterfaceByName(a.Zone); err == nil {
+				s6.ZoneId = uint32(ifi.Index)
+			} else if n, err := strconv.Atoi(a.Zone); err == nil {
+				s6.ZoneId = uint32(n)
+			}
+		}
+		sa = s6
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cerr error
+	if err := rc.Control(func(fd uintptr) { cerr = unix.Connect(int(fd), sa) }); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return &net.OpError{Op: "connect", Net: uc.network, Source: laddr, Addr: laddr, Err: os.NewSyscallError("connect", cerr)}
+	}
+	return nil
+}
+
+// drainQueued reads, without blocking, every datagram queued on uc and
+// passes each to push, oldest first.
+func drainQueued(uc *UDPConn, push func(*datagram)) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 1<<16)
+	oob := make([]byte, drainOOBSize)
+	_ = rc.Control(func(fd uintptr) {
+		for range drainMax {
+			n, oobn, flags, from, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return // EAGAIN: the queue is empty
+			}
+			push(&datagram{
+				b:     append([]byte(nil), buf[:n]...),
+				oob:   append([]byte(nil), oob[:oobn]...),
+				flags: flags,
+				addr:  sockaddrToAddrPort(from),
+			})
+		}
+	})
+}
+
+// sockaddrToAddrPort converts a sender's address as net's ReadFromUDPAddrPort
+// does: an IPv4 sender on an IPv6 socket stays IPv4-mapped.
+func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		ip := netip.AddrFrom16(a.Addr)
+		if a.ZoneId != 0 {
+			zone := strconv.Itoa(int(a.ZoneId))
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				zone = ifi.Name
+			}
+			ip = ip.WithZone(zone)
+		}
+		return netip.AddrPortFrom(ip, uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// ipv6Only reports whether pc is an IPv6 socket that refuses IPv4
+// (IPV6_V6ONLY), as one opened on "udp6" is; false if it cannot tell.
+func ipv6Only(pc net.PacketConn) bool {
+	sc, ok := pc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	v := 0
+	_ = rc.Control(func(fd uintptr) {
+		v, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+	})
+	return v == 1
+}

@@ -1,0 +1,563 @@
+package safeudp_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/safeudp/safeudp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// roundTrip sends one datagram to pc from a fresh plain socket and requires
+// pc to read it within a bound. It leaves pc's read deadline cleared.
+func roundTrip(t *testing.T, pc net.PacketConn) {
+	t.Helper()
+	network := "udp"
+	if _, ok := pc.LocalAddr().(*net.UnixAddr); ok {
+		network = "unixgram"
+	}
+	var snd net.PacketConn
+	var err error
+	if network == "udp" {
+		snd, err = net.ListenPacket("udp", loopbackFor(pc.LocalAddr()))
+	} else {
+		snd, err = net.ListenPacket("unixgram", filepath.Join(shortTempDir(t), "snd"))
+	}
+	require.NoError(t, err)
+	defer snd.Close()
+	want := []byte("ping " + t.Name())
+	_, err = snd.WriteTo(want, pc.LocalAddr())
+	require.NoError(t, err)
+	require.NoError(t, pc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	defer func() { require.NoError(t, pc.SetReadDeadline(time.Time{})) }()
+	buf := make([]byte, 1500)
+	n, from, err := pc.ReadFrom(buf)
+	require.NoError(t, err)
+	assert.Equal(t, want, buf[:n])
+	assert.Equal(t, snd.LocalAddr().String(), from.String())
+}
+
+// loopbackFor returns a loopback address with port 0 of addr's family.
+func loopbackFor(addr net.Addr) string {
+	if a, ok := addr.(*net.UDPAddr); ok && a.IP.To4() == nil {
+		return "[::1]:0"
+	}
+	return "127.0.0.1:0"
+}
+
+// shortTempDir is a temporary directory whose paths fit a unix socket
+// address (under 108 bytes), removed when the test ends.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "su")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// requireNoOpenConns fails if a conn of this package is still open at addr.
+func requireNoOpenConns(t *testing.T, addr string) {
+	t.Helper()
+	for _, oc := range safeudp.OpenConns() {
+		require.NotEqual(t, addr, oc.Addr, "conn opened at %s still open", oc.OpenedAt)
+	}
+}
+
+// requireBindable binds addr with plain net and closes it again.
+func requireBindable(t *testing.T, network, addr string) {
+	t.Helper()
+	pc, err := net.ListenPacket(network, addr)
+	require.NoError(t, err, "the address must be free once Close returned")
+	require.NoError(t, pc.Close())
+}
+
+func TestRebindKeepsPortOfPort0(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{
+		{"udp4", "127.0.0.1:0"},
+		{"udp6", "[::1]:0"},
+		{"udp", ":0"},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			pc, err := safeudp.ListenPacket(tc.network, tc.addr)
+			require.NoError(t, err)
+			before := pc.LocalAddr().String()
+			npc, err := safeudp.Rebind(context.Background(), pc)
+			require.NoError(t, err)
+			defer npc.Close()
+			assert.Equal(t, before, npc.LocalAddr().String())
+			assert.IsType(t, &safeudp.UDPConn{}, npc)
+			roundTrip(t, npc)
+			// The old conn is closed for good.
+			_, _, err = pc.ReadFrom(make([]byte, 1))
+			require.ErrorIs(t, err, net.ErrClosed)
+		})
+	}
+}
+
+func TestRebindKeepsIPv6Mode(t *testing.T) {
+	// "udp6" on the wildcard is IPv6-only; "udp" is dual-stack. A rebind
+	// of each must keep its mode: the dual-stack one still hears IPv4.
+	pc, err := safeudp.ListenPacket("udp", ":0")
+	require.NoError(t, err)
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	defer npc.Close()
+	port := npc.LocalAddr().(*net.UDPAddr).Port
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	_, err = snd.WriteTo([]byte("v4"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	require.NoError(t, err)
+	require.NoError(t, npc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	n, _, err := npc.ReadFrom(make([]byte, 16))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+}
+
+func TestRebindOfPlainNetConn(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	assert.Equal(t, addr, npc.LocalAddr().String())
+	roundTrip(t, npc)
+	require.NoError(t, npc.Close())
+	requireNoOpenConns(t, addr)
+	requireBindable(t, "udp4", addr)
+}
+
+func TestRebindWithDoneContextLeavesConnOpen(t *testing.T) {
+	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	npc, err := safeudp.Rebind(ctx, pc)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, npc)
+	roundTrip(t, pc)
+}
+
+func TestRebindWaitsForBlockedRead(t *testing.T) {
+	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := pc.ReadFrom(make([]byte, 16))
+		readErr <- err
+	}()
+	require.Eventually(t, func() bool { return pc.(safeudp.Conn).InFlight() == 1 }, 5*time.Second, time.Millisecond)
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	defer npc.Close()
+	// Rebind returned only after the read had returned.
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, net.ErrClosed)
+	default:
+		t.Fatal("Rebind returned while a read was still running on the old conn")
+	}
+	roundTrip(t, npc)
+}
+
+func TestRebindUnixgram(t *testing.T) {
+	path := filepath.Join(shortTempDir(t), "srv")
+	pc, err := safeudp.ListenPacket("unixgram", path)
+	require.NoError(t, err)
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	assert.Equal(t, path, npc.LocalAddr().String())
+	assert.IsType(t, &safeudp.UnixConn{}, npc)
+	roundTrip(t, npc)
+	require.NoError(t, npc.Close())
+	_, err = os.Lstat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "Close removes the file the rebind created")
+}
+
+func TestRebindRefusesUnixgramFileItDidNotCreate(t *testing.T) {
+	path := filepath.Join(shortTempDir(t), "srv")
+	pc, err := net.ListenPacket("unixgram", path)
+	require.NoError(t, err)
+	defer pc.Close()
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.Error(t, err)
+	assert.Nil(t, npc)
+	assert.Contains(t, err.Error(), "not created by safeudp")
+	roundTrip(t, pc) // untouched
+	_, err = os.Lstat(path)
+	require.NoError(t, err, "the file is never removed")
+}
+
+func TestRebindWhenChildProcessHoldsThePort(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no ExtraFiles on windows")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	f, err := pc.(*safeudp.UDPConn).File()
+	require.NoError(t, err)
+	cmd := exec.Command(sleep, "60")
+	cmd.ExtraFiles = []*os.File{f}
+	require.NoError(t, cmd.Start())
+	killed := false
+	kill := func() {
+		if !killed {
+			killed = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	defer kill()
+	require.NoError(t, f.Close())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	npc, err := safeudp.Rebind(ctx, pc)
+	require.ErrorIs(t, err, syscall.EADDRINUSE, "the child's copy holds the port past the bound")
+	assert.Nil(t, npc)
+	// pc had to be closed for the bind: it is closed and released.
+	_, err = pc.WriteTo([]byte("x"), pc.LocalAddr())
+	require.ErrorIs(t, err, net.ErrClosed)
+	requireNoOpenConns(t, addr)
+
+	kill() // Wait returns once the child's descriptors are closed
+	requireBindable(t, "udp4", addr)
+}
+
+// rebindTraffic drives a RebindingConn: readers count the numbered
+// datagrams a plain sender sends to it, with at most window unread, and a
+// writer sends through it to a plain sink. It returns a stop function that
+// waits for everything to be delivered and checks that nothing was lost,
+// duplicated or failed.
+type rebindTraffic struct {
+	t       *testing.T
+	c       *safeudp.RebindingConn
+	total   int
+	window  int64
+	sent    atomic.Int64
+	got     atomic.Int64
+	seen    []atomic.Bool
+	dups    atomic.Int64
+	written atomic.Int64
+	sunk    atomic.Int64
+	errs    chan error
+	wg      sync.WaitGroup
+	sink    net.PacketConn
+	stopW   chan struct{}
+}
+
+func startRebindTraffic(t *testing.T, c *safeudp.RebindingConn, total, readers int, window int64) *rebindTraffic {
+	tr := &rebindTraffic{t: t, c: c, total: total, window: window, seen: make([]atomic.Bool, total),
+		errs: make(chan error, 16), stopW: make(chan struct{})}
+	snd, err := net.ListenPacket("udp", loopbackFor(c.LocalAddr()))
+	require.NoError(t, err)
+	tr.sink, err = net.ListenPacket("udp", loopbackFor(c.LocalAddr()))
+	require.NoError(t, err)
+	report := func(err error) {
+		select {
+		case tr.errs <- err:
+		default:
+		}
+	}
+	for range readers {
+		tr.wg.Go(func() {
+			buf := make([]byte, 64)
+			for tr.got.Load() < int64(total) {
+				n, _, err := c.ReadFrom(buf)
+				if err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						report(err)
+					}
+					return
+				}
+				if n != 8 {
+					report(errors.New("short datagram"))
+					return
+				}
+				seq := binary.BigEndian.Uint64(buf)
+				if tr.seen[seq].Swap(true) {
+					tr.dups.Add(1)
+				}
+				tr.got.Add(1)
+			}
+		})
+	}
+	tr.wg.Go(func() { // sender, flow-controlled so the receive buffer never overflows
+		defer snd.Close()
+		var b [8]byte
+		deadline := time.Now().Add(30 * time.Second)
+		for i := range total {
+			for tr.sent.Load()-tr.got.Load() >= window {
+				if time.Now().After(deadline) {
+					report(errors.New("sender: readers stalled"))
+					return
+				}
+				runtime.Gosched()
+			}
+			binary.BigEndian.PutUint64(b[:], uint64(i))
+			if _, err := snd.WriteTo(b[:], c.LocalAddr()); err != nil {
+				report(err)
+				return
+			}
+			tr.sent.Add(1)
+		}
+	})
+	tr.wg.Go(func() { // writer through the RebindingConn
+		b := []byte("out")
+		for {
+			select {
+			case <-tr.stopW:
+				return
+			default:
+			}
+			if tr.written.Load()-tr.sunk.Load() >= window {
+				runtime.Gosched() // flow control, as for the sender
+				continue
+			}
+			if _, err := c.WriteTo(b, tr.sink.LocalAddr()); err != nil {
+				report(err)
+				return
+			}
+			tr.written.Add(1)
+			runtime.Gosched()
+		}
+	})
+	tr.wg.Go(func() { // sink
+		buf := make([]byte, 16)
+		for {
+			if _, _, err := tr.sink.ReadFrom(buf); err != nil {
+				return
+			}
+			tr.sunk.Add(1)
+		}
+	})
+	return tr
+}
+
+// finish waits for every datagram to be read, stops the traffic and closes
+// c, then checks the counts.
+func (tr *rebindTraffic) finish() {
+	t := tr.t
+	ok := assert.Eventually(t, func() bool { return tr.got.Load() >= int64(tr.total) }, 30*time.Second, time.Millisecond,
+		"sent %d, received %d", tr.sent.Load(), tr.got.Load())
+	close(tr.stopW)
+	require.NoError(t, tr.c.Close())
+	// Give the sink every write still in flight, then stop it.
+	_ = assert.Eventually(t, func() bool { return tr.sunk.Load() >= tr.written.Load() }, 5*time.Second, time.Millisecond)
+	tr.sink.Close()
+	tr.wg.Wait()
+	close(tr.errs)
+	for err := range tr.errs {
+		t.Errorf("a call failed during the rebinds: %v", err)
+	}
+	require.True(t, ok)
+	assert.Equal(t, int64(tr.total), tr.got.Load())
+	assert.Zero(t, tr.dups.Load(), "datagrams delivered twice")
+	assert.Equal(t, tr.written.Load(), tr.sunk.Load(), "writes lost")
+	assert.Positive(t, tr.written.Load())
+}
+
+func TestRebindingConnHundredsOfRebindsUnderTraffic(t *testing.T) {
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := c.LocalAddr().String()
+	tr := startRebindTraffic(t, c, 20000, 2, 64)
+	const rebinds = 300
+	for i := range rebinds {
+		require.NoError(t, c.Rebind(context.Background()), "rebind %d", i)
+		assert.Equal(t, addr, c.LocalAddr().String())
+	}
+	tr.finish()
+	t.Logf("%d rebinds: sent %d, received %d; wrote %d, sink got %d", rebinds, tr.sent.Load(), tr.got.Load(), tr.written.Load(), tr.sunk.Load())
+	requireNoOpenConns(t, addr)
+	requireBindable(t, "udp4", addr)
+}
+
+func TestRebindingConnConcurrentRebinds(t *testing.T) {
+	c, err := safeudp.ListenRebinding("udp6", "[::1]:0")
+	require.NoError(t, err)
+	tr := startRebindTraffic(t, c, 5000, 2, 32)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 25 {
+				assert.NoError(t, c.Rebind(context.Background()))
+			}
+		})
+	}
+	wg.Wait()
+	tr.finish()
+}
+
+func TestRebindingConnCloseRacesRebind(t *testing.T) {
+	for i := range 100 {
+		c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := c.LocalAddr().String()
+		var wg sync.WaitGroup
+		readErr := make(chan error, 1)
+		wg.Go(func() {
+			_, _, err := c.ReadFrom(make([]byte, 16))
+			readErr <- err
+		})
+		rebindErr := make(chan error, 1)
+		wg.Go(func() {
+			for range 1000 {
+				if err := c.Rebind(context.Background()); err != nil {
+					rebindErr <- err
+					return
+				}
+			}
+			rebindErr <- nil
+		})
+		if i%2 == 1 {
+			runtime.Gosched()
+		}
+		require.NoError(t, c.Close())
+		// Close returned: nothing of c is open, and the address is free.
+		requireNoOpenConns(t, addr)
+		requireBindable(t, "udp4", addr)
+		wg.Wait()
+		require.ErrorIs(t, <-readErr, net.ErrClosed)
+		err = <-rebindErr
+		require.ErrorIs(t, err, net.ErrClosed, "the rebind loop can only stop because of Close")
+		require.ErrorIs(t, c.Rebind(context.Background()), net.ErrClosed)
+	}
+}
+
+func TestRebindingConnRebindAfterClose(t *testing.T) {
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Rebind(context.Background()), net.ErrClosed)
+	require.ErrorIs(t, c.Close(), net.ErrClosed, "a second Close reports net.ErrClosed")
+	_, _, err = c.ReadFrom(make([]byte, 1))
+	require.ErrorIs(t, err, net.ErrClosed)
+	_, err = c.WriteTo([]byte("x"), c.LocalAddr())
+	require.ErrorIs(t, err, net.ErrClosed)
+}
+
+func TestRebindingConnRebindWithDoneContext(t *testing.T) {
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, c.Rebind(ctx), context.Canceled)
+	roundTrip(t, c)
+}
+
+func TestRebindingConnDeadlinesCarryOver(t *testing.T) {
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+
+	// A past deadline set before the rebind holds on the new socket.
+	require.NoError(t, c.SetReadDeadline(time.Unix(1, 0)))
+	require.NoError(t, c.Rebind(context.Background()))
+	_, _, err = c.ReadFrom(make([]byte, 16))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+
+	// A read blocked across rebinds times out at its deadline, not at a
+	// swap, and not before.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	require.NoError(t, c.SetReadDeadline(deadline))
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		readErr <- err
+	}()
+	for range 10 {
+		require.NoError(t, c.Rebind(context.Background()))
+	}
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		assert.False(t, time.Now().Before(deadline), "the read returned before its deadline")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not time out")
+	}
+
+	// Clearing the deadline after rebinds clears it on the socket in service.
+	require.NoError(t, c.SetReadDeadline(time.Time{}))
+	roundTrip(t, c)
+}
+
+func TestRebindingConnFailedRebindNoOverlapLeavesNoSocket(t *testing.T) {
+	// Without the overlap (as on systems other than Linux), the old socket
+	// is closed before the bind, so a bind that fails leaves none: calls
+	// fail with net.ErrClosed and Close still releases everything.
+	c, err := safeudp.ListenRebindingGap("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	roundTrip(t, c)
+	require.NoError(t, c.Rebind(context.Background()))
+	roundTrip(t, c)
+	require.NoError(t, c.Close())
+}
+
+func TestRebindingConnWithoutOverlapKeepsReaders(t *testing.T) {
+	c, err := safeudp.ListenRebindingGap("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := c.LocalAddr().String()
+	// Without the overlap a datagram queued on the old socket is lost at
+	// the swap, so each one is sent after a rebind and read before the
+	// next: what this checks is that the blocked reader carries on.
+	got := make(chan error)
+	go func() {
+		buf := make([]byte, 16)
+		for {
+			_, _, err := c.ReadFrom(buf)
+			got <- err
+			if err != nil {
+				return
+			}
+		}
+	}()
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	for i := range 50 {
+		require.NoError(t, c.Rebind(context.Background()), "rebind %d", i)
+		_, err := snd.WriteTo([]byte("x"), c.LocalAddr())
+		require.NoError(t, err)
+		select {
+		case err := <-got:
+			require.NoError(t, err, "the reader saw swap %d", i)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the reader did not get datagram %d", i)
+		}
+	}
+	require.NoError(t, c.Close())
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the read")
+	}
+	requireNoOpenConns(t, addr)
+	requireBindable(t, "udp4", addr)
+}
+
+func TestListenRebindingRefusesOtherNetworks(t *testing.T) {
+	_, err := safeudp.ListenRebinding("unixgram", filepath.Join(shortTempDir(t), "x"))
+	var une net.UnknownNetworkError
+	require.ErrorAs(t, err, &une)
+}
