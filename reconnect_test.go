@@ -261,12 +261,13 @@ type rebindTraffic struct {
 	errs    chan error
 	wg      sync.WaitGroup
 	sink    net.PacketConn
-	stopW   chan struct{}
+	stopW   chan struct{} // closed to stop the writer
+	wDone   chan struct{} // closed when the writer has stopped
 }
 
 func startRebindTraffic(t *testing.T, c *safeudp.RebindingConn, total, readers int, window int64) *rebindTraffic {
 	tr := &rebindTraffic{t: t, c: c, total: total, window: window, seen: make([]atomic.Bool, total),
-		errs: make(chan error, 16), stopW: make(chan struct{})}
+		errs: make(chan error, 16), stopW: make(chan struct{}), wDone: make(chan struct{})}
 	snd, err := net.ListenPacket("udp", loopbackFor(c.LocalAddr()))
 	require.NoError(t, err)
 	tr.sink, err = net.ListenPacket("udp", loopbackFor(c.LocalAddr()))
@@ -321,6 +322,7 @@ func startRebindTraffic(t *testing.T, c *safeudp.RebindingConn, total, readers i
 		}
 	})
 	tr.wg.Go(func() { // writer through the RebindingConn
+		defer close(tr.wDone)
 		b := []byte("out")
 		for {
 			select {
@@ -359,6 +361,7 @@ func (tr *rebindTraffic) finish() {
 	ok := assert.Eventually(t, func() bool { return tr.got.Load() >= int64(tr.total) }, 30*time.Second, time.Millisecond,
 		"sent %d, received %d", tr.sent.Load(), tr.got.Load())
 	close(tr.stopW)
+	<-tr.wDone // a write racing Close would rightly fail
 	require.NoError(t, tr.c.Close())
 	// Give the sink every write still in flight, then stop it.
 	_ = assert.Eventually(t, func() bool { return tr.sunk.Load() >= tr.written.Load() }, 5*time.Second, time.Millisecond)
