@@ -504,20 +504,86 @@ func TestRebindingConnDeadlinesCarryOver(t *testing.T) {
 	roundTrip(t, c)
 }
 
-func TestRebindingConnFailedRebindNoOverlapLeavesNoSocket(t *testing.T) {
+// failSecondListen is a ListenConfig whose Control fails every listen after
+// the first one.
+func failSecondListen() (*safeudp.ListenConfig, error) {
+	errRefused := errors.New("test: listen refused")
+	var calls atomic.Int32
+	return &safeudp.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		if calls.Add(1) > 1 {
+			return errRefused
+		}
+		return nil
+	}}, errRefused
+}
+
+func TestRebindingConnFailedRebindKeepsOldSocket(t *testing.T) {
+	if !safeudp.RebindOverlaps {
+		t.Skip("no overlap on " + runtime.GOOS)
+	}
+	lc, errRefused := failSecondListen()
+	c, err := lc.ListenRebinding(context.Background(), "udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	addr := c.LocalAddr().String()
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		readErr <- err
+	}()
+	require.ErrorIs(t, c.Rebind(context.Background()), errRefused)
+	// The blocked read is still on the old socket, which still serves.
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	_, err = snd.WriteTo([]byte("x"), c.LocalAddr())
+	require.NoError(t, err)
+	select {
+	case err := <-readErr:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old socket stopped serving")
+	}
+	roundTrip(t, c)
+	n := 0
+	for _, oc := range safeudp.OpenConns() {
+		if oc.Addr == addr {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "the failed rebind left exactly the old socket open")
+}
+
+func TestRebindingConnFailedRebindWithoutOverlapLeavesNoSocket(t *testing.T) {
 	// Without the overlap (as on systems other than Linux), the old socket
 	// is closed before the bind, so a bind that fails leaves none: calls
 	// fail with net.ErrClosed and Close still releases everything.
-	c, err := safeudp.ListenRebindingGap("udp4", "127.0.0.1:0")
+	lc, errRefused := failSecondListen()
+	c, err := safeudp.ListenRebindingGap(lc, "udp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	roundTrip(t, c)
-	require.NoError(t, c.Rebind(context.Background()))
-	roundTrip(t, c)
+	addr := c.LocalAddr().String()
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		readErr <- err
+	}()
+	require.ErrorIs(t, c.Rebind(context.Background()), errRefused)
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read blocked on the closed socket did not end")
+	}
+	_, err = c.WriteTo([]byte("x"), c.LocalAddr())
+	require.ErrorIs(t, err, net.ErrClosed)
+	require.ErrorIs(t, c.Rebind(context.Background()), net.ErrClosed)
+	requireNoOpenConns(t, addr)
 	require.NoError(t, c.Close())
+	requireBindable(t, "udp4", addr)
 }
 
 func TestRebindingConnWithoutOverlapKeepsReaders(t *testing.T) {
-	c, err := safeudp.ListenRebindingGap("udp4", "127.0.0.1:0")
+	c, err := safeudp.ListenRebindingGap(&safeudp.ListenConfig{}, "udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := c.LocalAddr().String()
 	// Without the overlap a datagram queued on the old socket is lost at
@@ -563,4 +629,75 @@ func TestListenRebindingRefusesOtherNetworks(t *testing.T) {
 	_, err := safeudp.ListenRebinding("unixgram", filepath.Join(shortTempDir(t), "x"))
 	var une net.UnknownNetworkError
 	require.ErrorAs(t, err, &une)
+}
+
+func TestRebindingConnZeroLossAtSteadyRate(t *testing.T) {
+	// A sender at a steady 2,000 datagrams per second, 100 rebinds: every
+	// datagram sent is received once. The rate is modest so that the
+	// receive buffer (about 400 KiB) holds what arrives while a loaded
+	// machine keeps the reader off the CPU; examples/swap measures higher
+	// rates.
+	const (
+		perMilli = 2
+		rebinds  = 100
+	)
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadBuffer(1<<20))
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+
+	var sent, got atomic.Int64
+	var wg sync.WaitGroup
+	readErr := make(chan error, 1)
+	wg.Go(func() {
+		buf := make([]byte, 64)
+		for {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				readErr <- err
+				return
+			}
+			got.Add(1)
+		}
+	})
+	stop := make(chan struct{})
+	sendErr := make(chan error, 1)
+	wg.Go(func() {
+		tick := time.NewTicker(time.Millisecond) // paces the load
+		defer tick.Stop()
+		b := make([]byte, 8)
+		for {
+			select {
+			case <-stop:
+				sendErr <- nil
+				return
+			case <-tick.C:
+			}
+			for range perMilli {
+				if _, err := snd.WriteTo(b, c.LocalAddr()); err != nil {
+					sendErr <- err
+					return
+				}
+				sent.Add(1)
+			}
+		}
+	})
+	var slowest time.Duration
+	for i := range rebinds {
+		// Let some traffic through between rebinds (bounded wait).
+		next := sent.Load() + 2*perMilli
+		require.Eventually(t, func() bool { return sent.Load() >= next }, 10*time.Second, 100*time.Microsecond)
+		begun := time.Now()
+		require.NoError(t, c.Rebind(context.Background()), "rebind %d", i)
+		slowest = max(slowest, time.Since(begun))
+	}
+	close(stop)
+	require.NoError(t, <-sendErr)
+	assert.Eventually(t, func() bool { return got.Load() >= sent.Load() }, 10*time.Second, time.Millisecond)
+	require.NoError(t, c.Close())
+	wg.Wait()
+	require.ErrorIs(t, <-readErr, net.ErrClosed, "the reader saw no error before Close")
+	t.Logf("%d rebinds (slowest %v): sent %d, received %d", rebinds, slowest, sent.Load(), got.Load())
+	require.Equal(t, sent.Load(), got.Load(), "datagrams lost")
 }
