@@ -18,8 +18,8 @@ import (
 const supportedNetworks = `"udp", "udp4", "udp6" and "unixgram"`
 
 // slowCloseAfter is how long Close waits before it logs what it is still
-// waiting for, as httptest.Server.Close does.
-const slowCloseAfter = 5 * time.Second
+// waiting for, as httptest.Server.Close does. A variable for tests only.
+var slowCloseAfter = 5 * time.Second
 
 // ListenConfig contains options for listening on a packet address, as
 // net.ListenConfig does. The zero value is valid and gives the defaults; a
@@ -70,9 +70,9 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 	if err != nil {
 		return nil, err
 	}
-	c := wrap(pc, opened, lc)
+	c := wrap(pc, network, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
-		u.core.recordSocketFile()
+		u.recordSocketFile()
 	}
 	return c, nil
 }
@@ -103,10 +103,12 @@ func (e *UnsupportedNetworkError) Unwrap() error { return net.UnknownNetworkErro
 // on it answer truthfully. A conn that safeudp already returned comes back
 // unchanged. Wrap panics if pc is nil.
 func Wrap(pc net.PacketConn) net.PacketConn {
-	return wrap(pc, callerPC(2), nil)
+	return wrap(pc, "", callerPC(2), nil)
 }
 
-func wrap(pc net.PacketConn, opened uintptr, lc *ListenConfig) net.PacketConn {
+// wrap builds the conn type for pc. network is the one pc was opened on
+// (net names it in errors), or "" to take it from pc's address.
+func wrap(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) net.PacketConn {
 	switch p := pc.(type) {
 	case nil:
 		panic("safeudp: Wrap of a nil net.PacketConn")
@@ -117,18 +119,18 @@ func wrap(pc net.PacketConn, opened uintptr, lc *ListenConfig) net.PacketConn {
 			panic("safeudp: Wrap of a nil *net.UDPConn")
 		}
 		c := &UDPConn{uc: p}
-		c.core.init(p, opened, lc)
+		c.core.init(p, network, opened, lc)
 		return c
 	case *net.UnixConn:
 		if p == nil {
 			panic("safeudp: Wrap of a nil *net.UnixConn")
 		}
 		c := &UnixConn{uc: p}
-		c.core.init(p, opened, lc)
+		c.core.init(p, network, opened, lc)
 		return c
 	default:
 		c := &PacketConn{}
-		c.core.init(pc, opened, lc)
+		c.core.init(pc, network, opened, lc)
 		return c
 	}
 }
@@ -195,7 +197,7 @@ type core struct {
 	closeErr error // what the underlying Close returned
 }
 
-func (c *core) init(pc net.PacketConn, opened uintptr, lc *ListenConfig) {
+func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) {
 	c.inflight.init()
 	c.pc = pc
 	c.opened = opened
@@ -205,7 +207,8 @@ func (c *core) init(pc net.PacketConn, opened uintptr, lc *ListenConfig) {
 		c.log = lc.Logger
 	}
 	c.laddr = pc.LocalAddr()
-	if c.laddr != nil {
+	c.network = network
+	if c.network == "" && c.laddr != nil {
 		c.network = c.laddr.Network()
 	}
 	if rc, ok := pc.(interface{ RemoteAddr() net.Addr }); ok {

@@ -1,6 +1,17 @@
 package safeudp
 
-import "context"
+import (
+	"context"
+	"time"
+)
+
+// SetSlowCloseAfter lets tests shorten the wait before Close logs what it
+// is waiting for; it returns a func that restores the default.
+func SetSlowCloseAfter(d time.Duration) (restore func()) {
+	old := slowCloseAfter
+	slowCloseAfter = d
+	return func() { slowCloseAfter = old }
+}
 
 // ListenRebindingGap opens a RebindingConn that closes its old socket
 // before it binds the new one, as it does on systems without the overlap,
@@ -8,9 +19,6 @@ import "context"
 func ListenRebindingGap(lc *ListenConfig, network, address string) (*RebindingConn, error) {
 	return newRebindingConn(context.Background(), lc, network, address, callerPC(2), false)
 }
-
-// Pending returns the number of datagrams waiting in c's pending queue.
-func (c *RebindingConn) Pending() int { return int(c.pending.n.Load()) }
 
 // RebindOverlaps reports whether a RebindingConn binds its new socket
 // before it closes the old one on this system.

@@ -71,7 +71,7 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := coreOf(wrap(pc, callerPC(2), nil))
+	c := coreOf(wrap(pc, "", callerPC(2), nil))
 	if err := c.Shutdown(ctx); err != nil {
 		return nil, err
 	}

@@ -57,16 +57,6 @@ func loopbackFor(addr net.Addr) string {
 	return "127.0.0.1:0"
 }
 
-// shortTempDir is a temporary directory whose paths fit a unix socket
-// address (under 108 bytes), removed when the test ends.
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "su")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // requireNoOpenConns fails if a conn of this package is still open at addr.
 func requireNoOpenConns(t *testing.T, addr string) {
 	t.Helper()
