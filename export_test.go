@@ -23,3 +23,6 @@ func ListenRebindingGap(lc *ListenConfig, network, address string) (*RebindingCo
 // RebindOverlaps reports whether a RebindingConn binds its new socket
 // before it closes the old one on this system.
 const RebindOverlaps = canOverlap
+
+// Pending returns the number of datagrams waiting in c's pending queue.
+func (c *RebindingConn) Pending() int { return int(c.pending.n.Load()) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -554,9 +555,25 @@ func (c *RebindingConn) install(nu *rebindSocket) error {
 //
 // Close is safe to call from many goroutines at once; every call but the
 // one that reports the outcome returns an error wrapping net.ErrClosed
-// once the conn is released.
+// once the conn is released. If a call never returns, Close never returns
+// either; after 5 seconds it logs what it is waiting for (to the
+// ListenConfig's Logger, or slog's default logger).
 func (c *RebindingConn) Close() error {
+	timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
+	defer timer.Stop()
 	return c.shutdown(context.Background())
+}
+
+// logSlowClose says what a Close that has waited slowCloseAfter is waiting
+// for.
+func (c *RebindingConn) logSlowClose() {
+	log := c.lc.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: Close of a RebindingConn still waiting for calls in flight",
+		slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()),
+		slog.String("opened", c.cur.Load().uc.openedAt()), slog.Duration("waited", slowCloseAfter))
 }
 
 // Shutdown is Close bounded by ctx, as UDPConn.Shutdown. If ctx is already

@@ -96,25 +96,39 @@ func stopReceiving(uc *UDPConn, laddr net.Addr) error {
 }
 
 // drainQueued reads, without blocking, every datagram queued on uc and
-// passes each to push, oldest first.
+// passes each to push, oldest first. Each datagram is first peeked at for
+// its length, so an empty queue costs one system call and no allocation.
 func drainQueued(uc *UDPConn, push func(*datagram)) {
 	rc, err := uc.SyscallConn()
 	if err != nil {
 		return
 	}
-	buf := make([]byte, 1<<16)
-	oob := make([]byte, drainOOBSize)
+	var peek [1]byte
+	var oob []byte
 	_ = rc.Control(func(fd uintptr) {
 		for range drainMax {
-			n, oobn, flags, from, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+			// With MSG_TRUNC, a datagram socket returns the datagram's
+			// full length, whatever the buffer's.
+			n, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
 			if err == unix.EINTR {
 				continue
 			}
 			if err != nil {
 				return // EAGAIN: the queue is empty
 			}
+			if oob == nil {
+				oob = make([]byte, drainOOBSize)
+			}
+			b := make([]byte, max(n, 1))
+			n, oobn, flags, from, err := unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return
+			}
 			push(&datagram{
-				b:     append([]byte(nil), buf[:n]...),
+				b:     b[:n],
 				oob:   append([]byte(nil), oob[:oobn]...),
 				flags: flags,
 				addr:  sockaddrToAddrPort(from),

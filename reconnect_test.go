@@ -691,3 +691,35 @@ func TestRebindingConnZeroLossAtSteadyRate(t *testing.T) {
 	t.Logf("%d rebinds (slowest %v): sent %d, received %d", rebinds, slowest, sent.Load(), got.Load())
 	require.Equal(t, sent.Load(), got.Load(), "datagrams lost")
 }
+
+func TestRebindingConnDualStack(t *testing.T) {
+	// "udp" on ":0" is one dual-stack socket; each new socket must be one
+	// too, and the old one must stop hearing IPv4 as well as IPv6.
+	c, err := safeudp.ListenRebinding("udp", ":0")
+	require.NoError(t, err)
+	defer c.Close()
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	snd4, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd4.Close()
+	snd6, err := net.ListenPacket("udp6", "[::1]:0")
+	require.NoError(t, err)
+	defer snd6.Close()
+	buf := make([]byte, 16)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	for i := range 20 {
+		// Queue one of each on the old socket, then swap: both arrive.
+		_, err = snd4.WriteTo([]byte("v4"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		require.NoError(t, err)
+		_, err = snd6.WriteTo([]byte("v6"), &net.UDPAddr{IP: net.IPv6loopback, Port: port})
+		require.NoError(t, err)
+		require.NoError(t, c.Rebind(context.Background()), "rebind %d", i)
+		got := map[string]bool{}
+		for range 2 {
+			n, _, err := c.ReadFrom(buf)
+			require.NoError(t, err)
+			got[string(buf[:n])] = true
+		}
+		assert.Equal(t, map[string]bool{"v4": true, "v6": true}, got)
+	}
+}
