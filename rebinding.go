@@ -103,6 +103,10 @@ type RebindingConn struct {
 	rbufSet, wbufSet bool
 
 	pending pendingQueue // datagrams taken off replaced sockets, read first
+
+	// retireHook, if not nil, is called by Rebind with each old socket
+	// after its drain and before its Close. Set by tests only, before use.
+	retireHook func(old *UDPConn)
 }
 
 // rebindSocket is one socket of a RebindingConn.
@@ -493,6 +497,9 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	if err := c.install(nu); err != nil {
 		_ = nu.uc.Close()
 		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
+	}
+	if c.retireHook != nil {
+		c.retireHook(old.uc)
 	}
 	old.retired.Store(true)
 	close(old.replaced)
