@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -154,11 +155,12 @@ func TestRebindWaitsForBlockedRead(t *testing.T) {
 	require.NoError(t, err)
 	defer npc.Close()
 	// Rebind returned only after the read had returned.
+	require.Zero(t, pc.(safeudp.Conn).InFlight(), "Rebind returned while a read was still running on the old conn")
 	select {
 	case err := <-readErr:
 		require.ErrorIs(t, err, net.ErrClosed)
-	default:
-		t.Fatal("Rebind returned while a read was still running on the old conn")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read on the old conn never returned")
 	}
 	roundTrip(t, npc)
 }
@@ -722,4 +724,91 @@ func TestRebindingConnDualStack(t *testing.T) {
 		}
 		assert.Equal(t, map[string]bool{"v4": true, "v6": true}, got)
 	}
+}
+
+func TestRebindOfRebindingConnRebindsInPlace(t *testing.T) {
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	pc, err := safeudp.Rebind(context.Background(), c)
+	require.NoError(t, err)
+	require.Same(t, c, pc)
+	roundTrip(t, c)
+}
+
+func TestRebindingConnMethodsAcrossRebinds(t *testing.T) {
+	// Every read and write variant works on the socket in service after a
+	// swap, with the conn's own address on both ends.
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer peer.Close()
+	pa := peer.LocalAddr().(*net.UDPAddr)
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	require.NoError(t, peer.SetDeadline(time.Now().Add(10*time.Second)))
+	buf := make([]byte, 16)
+	writes := map[string]func() error{
+		"WriteTo":             func() error { _, err := c.WriteTo([]byte("a"), pa); return err },
+		"WriteToUDP":          func() error { _, err := c.WriteToUDP([]byte("a"), pa); return err },
+		"WriteToUDPAddrPort":  func() error { _, err := c.WriteToUDPAddrPort([]byte("a"), pa.AddrPort()); return err },
+		"WriteMsgUDP":         func() error { _, _, err := c.WriteMsgUDP([]byte("a"), nil, pa); return err },
+		"WriteMsgUDPAddrPort": func() error { _, _, err := c.WriteMsgUDPAddrPort([]byte("a"), nil, pa.AddrPort()); return err },
+	}
+	reads := map[string]func() (string, error){
+		"ReadFrom":    func() (string, error) { _, a, err := c.ReadFrom(buf); return fmt.Sprint(a), err },
+		"ReadFromUDP": func() (string, error) { _, a, err := c.ReadFromUDP(buf); return fmt.Sprint(a), err },
+		"ReadFromUDPAddrPort": func() (string, error) {
+			_, a, err := c.ReadFromUDPAddrPort(buf)
+			return a.String(), err
+		},
+		"ReadMsgUDP": func() (string, error) { _, _, _, a, err := c.ReadMsgUDP(buf, nil); return fmt.Sprint(a), err },
+		"ReadMsgUDPAddrPort": func() (string, error) {
+			_, _, _, a, err := c.ReadMsgUDPAddrPort(buf, nil)
+			return a.String(), err
+		},
+	}
+	for name, write := range writes {
+		require.NoError(t, c.Rebind(context.Background()))
+		require.NoError(t, write(), name)
+		_, from, err := peer.ReadFromUDP(buf)
+		require.NoError(t, err, name)
+		assert.Equal(t, c.LocalAddr().String(), from.String(), name)
+	}
+	for name, read := range reads {
+		require.NoError(t, c.Rebind(context.Background()))
+		_, err := peer.WriteToUDP([]byte("b"), c.LocalAddr().(*net.UDPAddr))
+		require.NoError(t, err)
+		from, err := read()
+		require.NoError(t, err, name)
+		assert.Equal(t, pa.String(), from, name)
+	}
+	require.NoError(t, c.SetReadBuffer(1<<16))
+	require.NoError(t, c.SetWriteBuffer(1<<16))
+	require.NoError(t, c.Rebind(context.Background()))
+	assert.Zero(t, c.InFlight())
+}
+
+func TestRebindingConnDeadlineSetDuringRebindsHolds(t *testing.T) {
+	// Setters racing Rebind: the last deadline set is the one the socket
+	// in service has.
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 200 {
+			assert.NoError(t, c.Rebind(context.Background()))
+		}
+	})
+	wg.Go(func() {
+		for i := range 2000 {
+			assert.NoError(t, c.SetReadDeadline(time.Now().Add(time.Duration(i)*time.Hour)))
+		}
+		assert.NoError(t, c.SetReadDeadline(time.Unix(1, 0)))
+	})
+	wg.Wait()
+	_, _, err = c.ReadFrom(make([]byte, 1))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 }
