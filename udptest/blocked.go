@@ -107,9 +107,10 @@ func goroutineID() uint64 {
 	return id
 }
 
-// goroutineParked reports whether goroutine id exists and is waiting
-// (for I/O, a channel, a lock, a system call) rather than running or
-// runnable.
+// goroutineParked reports whether goroutine id exists and is parked by
+// the scheduler (waiting for I/O, a channel, a lock) rather than running,
+// runnable or in a system call: a goroutine is seen "in syscall" for a
+// moment on every non-blocking read or write, so that state proves nothing.
 func goroutineParked(id uint64) bool {
 	buf := make([]byte, 64<<10)
 	for {
@@ -130,5 +131,5 @@ func goroutineParked(id uint64) bool {
 		status = status[:end]
 	}
 	s := string(status)
-	return s != "running" && s != "runnable"
+	return s != "running" && s != "runnable" && s != "syscall"
 }
