@@ -18,8 +18,8 @@ import (
 const maxPortTries = 4096
 
 // releaseWait bounds how long a reservation's cleanup waits for its port
-// to become free again.
-const releaseWait = 5 * time.Second
+// to become free again; a variable so that tests can shorten it.
+var releaseWait = 5 * time.Second
 
 // reservations holds the lock of every port this process has reserved and
 // not yet returned, so that VerifyNone does not count the lock files'
@@ -110,8 +110,11 @@ type portRange struct{ lo, hi int }
 
 func (r portRange) String() string { return fmt.Sprintf("%d-%d", r.lo, r.hi) }
 
-// portCandidates returns the ranges ReservePorts draws from.
-func portCandidates() []portRange {
+// portCandidates returns the ranges ReservePorts draws from; a variable so
+// that tests can narrow it.
+var portCandidates = defaultPortCandidates
+
+func defaultPortCandidates() []portRange {
 	eph, ok := ephemeralRange()
 	if !ok {
 		return []portRange{{7000, 9999}}
