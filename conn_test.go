@@ -3,9 +3,11 @@ package safeudp_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/safeudp/safeudp/udptest"
 )
 
+// TestMain fails a passing run that leaves a safeudp conn open, a
+// descriptor or a goroutine behind (udptest.VerifyTestMain runs goleak).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	udptest.VerifyTestMain(m)
 }

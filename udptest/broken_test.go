@@ -158,6 +158,18 @@ func TestBrokenConnChild(t *testing.T) {
 	if kind == "" {
 		t.Skip("runs only as a child process of TestPacketConnReports*")
 	}
+	if kind == "hangs" {
+		// A subtest that blocks outside the suite's bounded calls: only
+		// the watchdog can end it.
+		watchdogTimeout = 200 * time.Millisecond
+		t.Run("Hang", func(t *testing.T) {
+			withPipe(t, ListenPipe("udp4", net.ListenPacket), func(t *testing.T, c1, c2 net.PacketConn) {
+				_, _, err := c1.ReadFrom(make([]byte, 1))
+				t.Logf("the hung ReadFrom returned %v", err)
+			})
+		})
+		return
+	}
 	mp, ok := brokenPipes[kind]
 	require.True(t, ok, "unknown broken conn %q", kind)
 	// The hung calls of a broken conn are bounded; a short bound keeps
@@ -223,4 +235,12 @@ func TestPacketConnReportsCloseThatLeavesReadBlocked(t *testing.T) {
 	failed, out := runBrokenChild(t, "close-leaves-read-blocked")
 	assert.Equal(t, []string{"CloseUnblocksRead"}, failed, "output:\n%s", out)
 	assert.Contains(t, out, "ReadFrom blocked when Close was called (Close must unblock it) did not return within")
+}
+
+func TestPacketConnWatchdogTearsDownAHungSubtest(t *testing.T) {
+	t.Parallel()
+	failed, out := runBrokenChild(t, "hangs")
+	assert.Equal(t, []string{"Hang"}, failed, "output:\n%s", out)
+	assert.Contains(t, out, "watchdog: TestBrokenConnChild/Hang still running after 200ms")
+	assert.Contains(t, out, "the hung ReadFrom returned", "stop unblocks the hung call")
 }
