@@ -10,7 +10,8 @@
 // a known port. VerifyNone and VerifyTestMain fail a test that leaves a
 // safeudp conn open, leaks a descriptor (on Linux) or leaks a goroutine.
 // TestPacketConn checks that a net.PacketConn keeps the contract of the net
-// package.
+// package; like nettest.TestConn it can miss bugs, but it raises no false
+// alarms on a correct conn.
 //
 // The package is meant for tests only; nothing in it is tuned for
 // production use.

@@ -1,9 +1,11 @@
 package udptest
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -36,7 +38,12 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 func buildOpts(opts ...Option) *options {
-	o := &options{maxWait: defaultMaxWait}
+	o := &options{
+		maxWait: defaultMaxWait,
+		// The CPU profile's writer runs from before the first test to
+		// after the last: it is the testing package's, not a leak.
+		goleak: []goleak.Option{goleak.IgnoreAnyFunction("runtime/pprof.profileWriter")},
+	}
 	for _, opt := range opts {
 		opt.apply(o)
 	}
@@ -92,10 +99,12 @@ var initFDs = takeFDSnapshot()
 //     with its network, address and the file:line that opened it;
 //   - on Linux, a descriptor open now that was not open when this package
 //     was initialized (or when IgnoreCurrent was built), reported with what
-//     /proc/self/fd says it is; the Go runtime's own netpoller descriptors
-//     and the lock files of ReservePorts are not counted. Other systems
-//     have no descriptor check;
-//   - a goroutine that goleak.Find reports (see Goleak for its options).
+//     /proc/self/fd says it is; the Go runtime's own netpoller descriptors,
+//     the files the testing package keeps open (the go command's test log,
+//     -test.cpuprofile, -test.trace) and the lock files of ReservePorts are
+//     not counted. Other systems have no descriptor check;
+//   - a goroutine that goleak.Find reports (see Goleak for its options),
+//     except the writer of a -test.cpuprofile.
 //
 // VerifyNone sees the whole process, so it gives false alarms when tests
 // run in parallel with the one that calls it, and it counts what a test's
@@ -197,9 +206,10 @@ func fdProblems(o *options) []string {
 	for _, f := range heldLockFiles() {
 		held[int(f.Fd())] = true
 	}
+	testing := testingFiles()
 	var fds []int
 	for fd, what := range now {
-		if held[fd] || runtimeFD(what) || base[fd] == what {
+		if held[fd] || runtimeFD(what) || base[fd] == what || testing[what] {
 			continue
 		}
 		fds = append(fds, fd)
@@ -209,6 +219,33 @@ func fdProblems(o *options) []string {
 	for _, fd := range fds {
 		out = append(out, fmt.Sprintf("udptest: descriptor %d (%s) was opened since the baseline and is still open; "+
 			"close it (a conn, a File() copy, a file or pipe) before the test ends", fd, describeFD(now[fd])))
+	}
+	return out
+}
+
+// testingFiles returns the files that the testing package keeps open
+// while tests run, named by its -test.* flags (the go command's test log,
+// a CPU profile, an execution trace), as absolute paths.
+func testingFiles() map[string]bool {
+	out := make(map[string]bool)
+	dir := ""
+	if f := flag.Lookup("test.outputdir"); f != nil {
+		dir = f.Value.String()
+	}
+	for _, name := range []string{"test.testlogfile", "test.cpuprofile", "test.trace"} {
+		f := flag.Lookup(name)
+		if f == nil || f.Value.String() == "" {
+			continue
+		}
+		path := f.Value.String()
+		if abs, err := filepath.Abs(path); err == nil {
+			out[abs] = true
+		}
+		if dir != "" && !filepath.IsAbs(path) {
+			if abs, err := filepath.Abs(filepath.Join(dir, path)); err == nil {
+				out[abs] = true
+			}
+		}
 	}
 	return out
 }
