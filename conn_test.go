@@ -17,13 +17,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/safeudp/safeudp"
+	"github.com/safeudp/safeudp/udptest"
 )
 
+// TestMain fails a passing run that leaves a safeudp conn open, a
+// descriptor or a goroutine behind (udptest.VerifyTestMain runs goleak).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	udptest.VerifyTestMain(m)
 }
 
 // bound is the limit on every wait in these tests.

@@ -1,0 +1,7 @@
+package udptest
+
+import "testing"
+
+func TestMain(m *testing.M) {
+	VerifyTestMain(m)
+}

@@ -1,0 +1,9 @@
+//go:build !unix && !windows
+
+package udptest
+
+import "os"
+
+// lockPortFile has no machine-wide lock to take on this system: the
+// in-process lock taken by lockPort is all there is.
+func lockPortFile(port int) (*os.File, bool, error) { return nil, true, nil }

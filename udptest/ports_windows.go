@@ -1,0 +1,31 @@
+//go:build windows
+
+package udptest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/windows"
+)
+
+// lockPortFile takes an exclusive LockFileEx lock on the first byte of the
+// lock file of port without waiting; closing the handle drops it, as does
+// the end of the process.
+func lockPortFile(port int) (*os.File, bool, error) {
+	f, err := openPortLockFile(port)
+	if err != nil {
+		return nil, false, err
+	}
+	ol := new(windows.Overlapped)
+	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
+	if err == nil {
+		return f, true, nil
+	}
+	f.Close()
+	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("udptest: lock port %d: %w", port, os.NewSyscallError("LockFileEx", err))
+}
