@@ -156,10 +156,21 @@ func (lc *ListenConfig) listenRebinding(ctx context.Context, network, address st
 	switch network {
 	case "udp", "udp4", "udp6":
 	default:
-		return nil, &net.OpError{Op: "listen", Net: network, Err: &UnsupportedNetworkError{Network: network}}
+		return nil, &net.OpError{Op: "listen", Net: network, Err: rebindNetworkError(network)}
 	}
 	return newRebindingConn(ctx, lc, network, address, opened, canOverlap)
 }
+
+// rebindNetworkError is the error (inside a *net.OpError) for a network
+// that ListenRebinding does not handle. It unwraps to
+// net.UnknownNetworkError.
+type rebindNetworkError string
+
+func (e rebindNetworkError) Error() string {
+	return fmt.Sprintf(`safeudp: ListenRebinding of unsupported network %q: use "udp", "udp4" or "udp6"; a unixgram conn can be bound again with ListenPacket and Rebind`, string(e))
+}
+
+func (e rebindNetworkError) Unwrap() error { return net.UnknownNetworkError(e) }
 
 func newRebindingConn(ctx context.Context, lc *ListenConfig, network, address string, opened uintptr, overlap bool) (*RebindingConn, error) {
 	c := &RebindingConn{network: network, lc: *lc, opened: opened, overlap: overlap}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -621,6 +622,7 @@ func TestListenRebindingRefusesOtherNetworks(t *testing.T) {
 	_, err := safeudp.ListenRebinding("unixgram", filepath.Join(shortTempDir(t), "x"))
 	var une net.UnknownNetworkError
 	require.ErrorAs(t, err, &une)
+	assert.Contains(t, err.Error(), `use "udp", "udp4" or "udp6"`)
 }
 
 func TestRebindingConnZeroLossAtSteadyRate(t *testing.T) {
@@ -811,4 +813,31 @@ func TestRebindingConnDeadlineSetDuringRebindsHolds(t *testing.T) {
 	wg.Wait()
 	_, _, err = c.ReadFrom(make([]byte, 1))
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+}
+
+func TestRebindKeepsListenConfigAndOpenedAt(t *testing.T) {
+	h := &recordingHandler{}
+	var controls atomic.Int32
+	lc := safeudp.ListenConfig{
+		Logger:  slog.New(h),
+		Control: func(string, string, syscall.RawConn) error { controls.Add(1); return nil },
+	}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	defer npc.Close()
+	assert.Equal(t, int32(2), controls.Load(), "the rebind runs the conn's Control")
+	listens := 0
+	for _, m := range h.messages() {
+		if m == "safeudp: listen" {
+			listens++
+		}
+	}
+	assert.Equal(t, 2, listens, "the rebound conn logs to the conn's Logger")
+	for _, oc := range safeudp.OpenConns() {
+		if oc.Addr == npc.LocalAddr().String() {
+			assert.Regexp(t, `reconnect_test\.go:\d+$`, oc.OpenedAt, "the rebound conn is reported where the first was opened")
+		}
+	}
 }
