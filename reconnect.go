@@ -27,7 +27,9 @@ const (
 // over, and so does the place it was opened at, for reports.
 //
 // pc may be any conn returned by this package or a plain *net.UDPConn or
-// unixgram *net.UnixConn, which Rebind takes over as Wrap does. A
+// unixgram *net.UnixConn, which Rebind takes over as Wrap does. The new
+// conn is opened by ListenPacket, so it is a *UDPConn or a *UnixConn even
+// when pc was a *PacketConn. A
 // *RebindingConn is rebound in place by its own Rebind method and returned
 // as it is. A unixgram conn is bound again on the same path: Close removes
 // the socket file that ListenPacket created and the new bind creates it

@@ -841,3 +841,16 @@ func TestRebindKeepsListenConfigAndOpenedAt(t *testing.T) {
 		}
 	}
 }
+
+func TestRebindOfWrappedUnknownConnGivesUDPConn(t *testing.T) {
+	raw, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	pc := safeudp.Wrap(unknownConn{raw})
+	require.IsType(t, &safeudp.PacketConn{}, pc)
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	defer npc.Close()
+	require.IsType(t, &safeudp.UDPConn{}, npc)
+	assert.Equal(t, raw.LocalAddr().String(), npc.LocalAddr().String())
+	roundTrip(t, npc)
+}
