@@ -854,3 +854,34 @@ func TestRebindOfWrappedUnknownConnGivesUDPConn(t *testing.T) {
 	assert.Equal(t, raw.LocalAddr().String(), npc.LocalAddr().String())
 	roundTrip(t, npc)
 }
+
+func TestRebindWaitsOutATransientHolder(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no ExtraFiles on windows")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	f, err := pc.(*safeudp.UDPConn).File()
+	require.NoError(t, err)
+	// The child holds a copy of the socket for 0.2 s, then exits.
+	cmd := exec.Command(sleep, "0.2")
+	cmd.ExtraFiles = []*os.File{f}
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Wait() }()
+	require.NoError(t, f.Close())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	begun := time.Now()
+	npc, err := safeudp.Rebind(ctx, pc)
+	require.NoError(t, err, "Rebind retries EADDRINUSE until the holder is gone")
+	defer npc.Close()
+	assert.Equal(t, addr, npc.LocalAddr().String())
+	t.Logf("rebound after %v", time.Since(begun))
+	roundTrip(t, npc)
+}
