@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,10 +50,11 @@ import (
 //
 // A Rebind binds the new socket, then connects the old one to its own
 // address, so that the kernel delivers every new datagram to the new,
-// unconnected socket. It then reads what is queued on the old socket
-// (without blocking) into a queue that reads consume before they read the
-// socket, installs the new socket, wakes the calls blocked on the old one
-// so that they move over, and closes the old socket. A datagram queued
+// unconnected socket. It then stops the reads on the old socket (they
+// wait, for the few microseconds the rest takes, for the new one), reads
+// what is queued on the old socket (without blocking) into a queue that
+// reads consume before they read the socket, installs the new socket, and
+// closes the old one once the calls still on it have returned. A datagram queued
 // while the swap runs is therefore delivered, not dropped, unless a receive
 // buffer overflows, as it would without a swap. Two exceptions: a datagram
 // that the conn (or another socket on the same port) sends to its own
@@ -125,6 +127,9 @@ type rebindSocket struct {
 	// calls; a call that then fails on it waits for replaced and retries
 	// on the socket in service, unless that is still this one.
 	retired atomic.Bool
+	// reading counts the reads running on the socket, so that Rebind can
+	// wait for them to stop before it drains the socket's queue.
+	reading atomic.Int32
 	// replaced is closed by Rebind once the socket is out of service or
 	// once Rebind has given up replacing it.
 	replaced chan struct{}
@@ -132,6 +137,25 @@ type rebindSocket struct {
 
 func newRebindSocket(pc net.PacketConn) *rebindSocket {
 	return &rebindSocket{uc: pc.(*UDPConn), replaced: make(chan struct{})}
+}
+
+// readsStopWait bounds how long Rebind waits for the reads on an old
+// socket to return after it pushed the socket's read deadline into the
+// past; they return at once unless the machine is starved. Past the bound
+// the drain runs anyway: nothing is lost, but a read still running may
+// return a datagram after one the drain queued before it.
+const readsStopWait = time.Second
+
+// waitReads waits, bounded by readsStopWait, until no read runs on s.
+func (s *rebindSocket) waitReads() {
+	deadline := time.Now().Add(readsStopWait)
+	for i := 0; s.reading.Load() != 0 && time.Now().Before(deadline); i++ {
+		if i < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
 }
 
 var _ net.PacketConn = (*RebindingConn)(nil)
@@ -228,15 +252,17 @@ func (c *RebindingConn) read(op func(uc *UDPConn) error, fromPending func(d *dat
 			return c.errClosed("read", nil)
 		}
 		// Load the socket before looking at the queue: Rebind fills the
-		// queue before it installs a new socket and retires s after, so a
-		// read either sees what Rebind queued or is woken on s to look
-		// again.
+		// queue before it installs a new socket, and retires s before it
+		// fills the queue, so a read either sees what Rebind queued or
+		// fails on s and looks again.
 		s := c.cur.Load()
 		if d := c.pending.pop(); d != nil {
 			fromPending(d)
 			return nil
 		}
+		s.reading.Add(1)
 		err := op(s.uc)
+		s.reading.Add(-1)
 		if err == nil || !c.movedOff(s) {
 			return err
 		}
@@ -519,19 +545,22 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 		_ = nu.uc.Close()
 		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
 	}
-	// From here on the kernel queues every new datagram on nu. Take what
-	// old holds, racing only the reads still blocked on it, which deliver
-	// what they take.
+	// From here on the kernel queues every new datagram on nu. Stop the
+	// reads on old (they fail, find it retired and wait for replaced),
+	// then take what it holds: with no read racing the drain, the queue
+	// keeps each sender's order.
+	old.retired.Store(true)
+	_ = old.uc.SetReadDeadline(pastDeadline)
+	old.waitReads()
 	drainQueued(old.uc, c.pending.push)
 	c.cur.Store(nu)
 	c.optMu.Unlock()
 	if c.retireHook != nil {
 		c.retireHook(old.uc)
 	}
-	old.retired.Store(true)
 	close(old.replaced)
-	// Close wakes the calls blocked on old (they find it retired and move
-	// to nu) and waits for them.
+	// Close wakes the calls still on old (writes; reads were stopped
+	// above), which find it retired and move to nu, and waits for them.
 	if err := old.uc.Close(); err != nil {
 		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service; closing the old one: %w", c.network, c.laddr, err)
 	}

@@ -885,3 +885,63 @@ func TestRebindWaitsOutATransientHolder(t *testing.T) {
 	t.Logf("rebound after %v", time.Since(begun))
 	roundTrip(t, npc)
 }
+
+func TestRebindingConnKeepsOrderForOneReader(t *testing.T) {
+	// One sender, one reader: each swap hands the reader what the old
+	// socket held before anything the new one got, so the sequence
+	// numbers arrive in order, none missing.
+	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	const total, window = 20000, 128
+	var sent, got atomic.Int64
+	var wg sync.WaitGroup
+	outOfOrder := make(chan string, 1)
+	wg.Go(func() {
+		buf := make([]byte, 16)
+		for want := uint64(0); want < total; want++ {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				outOfOrder <- err.Error()
+				return
+			}
+			if seq := binary.BigEndian.Uint64(buf[:n]); seq != want {
+				outOfOrder <- fmt.Sprintf("got datagram %d, want %d", seq, want)
+				return
+			}
+			got.Add(1)
+		}
+		outOfOrder <- ""
+	})
+	wg.Go(func() {
+		var b [8]byte
+		deadline := time.Now().Add(30 * time.Second)
+		for i := range total {
+			for sent.Load()-got.Load() >= window && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+			binary.BigEndian.PutUint64(b[:], uint64(i))
+			if _, err := snd.WriteTo(b[:], c.LocalAddr()); err != nil {
+				t.Error(err)
+				return
+			}
+			sent.Add(1)
+		}
+	})
+	rebinds := 0
+	for ; got.Load() < total && rebinds < 2000; rebinds++ {
+		require.NoError(t, c.Rebind(context.Background()))
+	}
+	var res string
+	select {
+	case res = <-outOfOrder:
+	case <-time.After(30 * time.Second):
+		res = "the reader stalled"
+	}
+	require.NoError(t, c.Close())
+	wg.Wait()
+	require.Empty(t, res, "after %d rebinds", rebinds)
+	t.Logf("%d datagrams in order across %d rebinds", total, rebinds)
+}
