@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -166,15 +167,6 @@ type PacketConn struct {
 	core
 }
 
-// closeState is where a conn is in its close sequence.
-type closeState uint8
-
-const (
-	stateOpen     closeState = iota // underlying conn not closed yet
-	stateClosing                    // underlying conn closed, calls may still be draining
-	stateReleased                   // drained and released; every later close gets net.ErrClosed
-)
-
 // core is the lifecycle shared by every conn type: the in-flight tracker
 // and the close sequence.
 type core struct {
@@ -190,18 +182,26 @@ type core struct {
 	log      *slog.Logger // lc.Logger; nil when tracing is off
 	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
 
-	// closeSem is a context-aware mutex (weight 1) held by the one closer
-	// running the close sequence; it guards state and closeErr.
-	closeSem *semaphore.Weighted
-	state    closeState
-	closeErr error // what the underlying Close returned
+	// underlyingClosed is closed once the underlying Close has returned;
+	// closeErr, written once before that, is what it returned. The first
+	// closer starts the underlying Close; every closer waits for it.
+	underlyingClosed chan struct{}
+	closeErr         error
+
+	// releaseSem is a context-aware mutex (weight 1) held by the closer
+	// that runs the release after the drain; it guards the release itself.
+	// released is set, under releaseSem, once the release has run: every
+	// later closer gets net.ErrClosed.
+	releaseSem *semaphore.Weighted
+	released   atomic.Bool
 }
 
 func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) {
 	c.inflight.init()
 	c.pc = pc
 	c.opened = opened
-	c.closeSem = semaphore.NewWeighted(1)
+	c.underlyingClosed = make(chan struct{})
+	c.releaseSem = semaphore.NewWeighted(1)
 	if lc != nil {
 		c.lc = *lc
 		c.log = lc.Logger
@@ -272,17 +272,21 @@ func (c *core) errClosed(op string, addr net.Addr) error {
 
 // interrupted turns the error of a call that Close cut short into
 // net.ErrClosed: a call that was blocked when Close began may otherwise
-// see the past deadline that Close set, as a timeout.
-func (c *core) interrupted(err error) error {
+// see the past deadline that Close set, as a timeout. op names the call
+// ("read", "write") for errors that are not already *net.OpError.
+func (c *core) interrupted(op string, err error) error {
 	if err == nil || !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	if oe, ok := err.(*net.OpError); ok {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
 		e := *oe
 		e.Err = net.ErrClosed
 		return &e
 	}
-	return &net.OpError{Op: "read", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: net.ErrClosed}
+	// A wrapped conn's own error: keep it reachable, say why it happened.
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr,
+		Err: fmt.Errorf("%w (interrupted by Close: %w)", net.ErrClosed, err)}
 }
 
 // ReadFrom reads a packet from the conn, as net.PacketConn.ReadFrom. It
@@ -293,7 +297,7 @@ func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 	defer c.inflight.release()
 	n, addr, err := c.pc.ReadFrom(b)
-	return n, addr, c.interrupted(err)
+	return n, addr, c.interrupted("read", err)
 }
 
 // WriteTo writes a packet to addr, as net.PacketConn.WriteTo. It fails
@@ -304,7 +308,7 @@ func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.pc.WriteTo(b, addr)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // pastDeadline unblocks every blocked call of a conn that honors deadlines.
@@ -357,58 +361,75 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // second Close of a net conn does. If a call never returns, Close never
 // returns either; after 5 seconds it logs what it is waiting for (to the
 // ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
-// the wait.
+// the wait. Close must not be called from inside a call on the same conn
+// (a RawConn callback, say): it would wait for itself.
 func (c *core) Close() error {
 	timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
 	defer timer.Stop()
 	return c.shutdown(context.Background())
 }
 
-// Shutdown is Close bounded by ctx. If ctx ends before the calls in flight
-// have returned, Shutdown returns an error that wraps ctx.Err() and says
-// how many calls are still running; the conn stays closed to new calls,
-// and a later Close or Shutdown finishes the job.
+// Shutdown is Close bounded by ctx. If ctx ends before the underlying
+// Close and the calls in flight have returned, Shutdown returns an error
+// that wraps ctx.Err() and says how many calls are still running; the conn
+// stays closed to new calls, and a later Close or Shutdown finishes the
+// job (and reports the outcome).
 //
 // If ctx is already done when Shutdown is called on an open conn, Shutdown
 // does nothing: it returns the error, and the conn stays open and usable.
+// On a conn already released, Shutdown returns net.ErrClosed, as Close does.
 func (c *core) Shutdown(ctx context.Context) error {
+	if c.released.Load() {
+		return c.errClosed("close", c.raddr)
+	}
 	if err := ctx.Err(); err != nil && !c.inflight.closing() {
 		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
 	}
 	return c.shutdown(ctx)
 }
 
+// shutdown is the close sequence: refuse new calls, unblock and close,
+// drain, release. Each step waits with ctx; a closer whose ctx ends leaves
+// the steps in progress to the next closer.
 func (c *core) shutdown(ctx context.Context) error {
 	begun := time.Now()
 	if c.inflight.close() {
-		// First closer: refuse new calls (done above) and unblock the
-		// ones in flight right away, before waiting for any lock.
+		// First closer: new calls are refused from here on. Unblock the
+		// calls in flight and close the underlying conn, which may block
+		// (a wrapped conn's Close can): Close waits for it inline, while
+		// Shutdown runs it aside so that its ctx bounds the wait.
 		if c.log != nil {
 			c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: close begun",
 				slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()))
 		}
 		_ = c.pc.SetDeadline(pastDeadline)
+		if ctx.Done() == nil {
+			c.closeUnderlying()
+		} else {
+			go c.closeUnderlying()
+		}
 	}
-	if err := c.closeSem.Acquire(ctx, 1); err != nil {
-		return c.shutdownExpired(ctx)
-	}
-	defer c.closeSem.Release(1)
-	switch c.state {
-	case stateReleased:
-		return c.errClosed("close", c.raddr)
-	case stateOpen:
-		c.closeErr = c.pc.Close()
-		c.state = stateClosing
+	if !ready(ctx, c.underlyingClosed) {
+		return c.shutdownExpired(ctx, "the underlying Close has not returned")
 	}
 	if err := c.inflight.wait(ctx); err != nil {
-		return c.shutdownExpired(ctx)
+		return c.shutdownExpired(ctx, "")
+	}
+	if !c.releaseSem.TryAcquire(1) {
+		if err := c.releaseSem.Acquire(ctx, 1); err != nil {
+			return c.shutdownExpired(ctx, "")
+		}
+	}
+	defer c.releaseSem.Release(1)
+	if c.released.Load() {
+		return c.errClosed("close", c.raddr)
 	}
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
 			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)))
 	}
 	err := c.release(ctx)
-	c.state = stateReleased
+	c.released.Store(true)
 	unregister(c)
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: released",
@@ -420,6 +441,29 @@ func (c *core) shutdown(ctx context.Context) error {
 	return err
 }
 
+// closeUnderlying closes the owned conn; it runs once, started by the
+// first closer.
+func (c *core) closeUnderlying() {
+	c.closeErr = c.pc.Close()
+	close(c.underlyingClosed)
+}
+
+// ready waits until done is closed or ctx ends, and reports whether done
+// is closed; a done that is already closed wins over an ended ctx.
+func ready(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // unwrapOpError avoids an *net.OpError inside an *net.OpError.
 func unwrapOpError(err error) error {
 	if oe, ok := err.(*net.OpError); ok {
@@ -428,10 +472,14 @@ func unwrapOpError(err error) error {
 	return err
 }
 
-// shutdownExpired is Shutdown's error when ctx ends first.
-func (c *core) shutdownExpired(ctx context.Context) error {
-	return fmt.Errorf("safeudp: shutdown %s %v: %d calls still in flight; the conn is closed to new calls and a later Close or Shutdown finishes the job: %w",
-		c.network, c.laddr, c.InFlight(), ctx.Err())
+// shutdownExpired is Shutdown's error when ctx ends first; stage says what
+// it was still waiting for, if not only calls in flight.
+func (c *core) shutdownExpired(ctx context.Context, stage string) error {
+	if stage != "" {
+		stage += ", "
+	}
+	return fmt.Errorf("safeudp: shutdown %s %v: %s%d calls still in flight; the conn is closed to new calls and a later Close or Shutdown finishes the job: %w",
+		c.network, c.laddr, stage, c.InFlight(), ctx.Err())
 }
 
 // logSlowClose says what a Close that has waited slowCloseAfter is waiting for.
@@ -440,7 +488,13 @@ func (c *core) logSlowClose() {
 	if log == nil {
 		log = slog.Default()
 	}
-	log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: Close still waiting for calls in flight",
+	msg := "safeudp: Close still waiting for calls in flight"
+	select {
+	case <-c.underlyingClosed:
+	default:
+		msg = "safeudp: Close still waiting for the underlying Close"
+	}
+	log.LogAttrs(context.Background(), slog.LevelWarn, msg,
 		slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()),
 		slog.String("opened", c.openedAt()), slog.Duration("waited", slowCloseAfter))
 }
