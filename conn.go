@@ -31,11 +31,21 @@ type ListenConfig struct {
 	// sets them on its own.
 	Control func(network, address string, c syscall.RawConn) error
 
-	// Logger, if not nil, records each socket's lifecycle: listen
-	// (network, address, descriptor), close begun (calls in flight),
-	// drained (time taken) and released. Nil disables tracing at the cost
-	// of one nil check per lifecycle step; I/O calls never log.
+	// Logger, if not nil, records each socket's lifecycle at Info level:
+	// listen (network, address, descriptor, socket inode), close begun
+	// (calls in flight), drained (time taken) and released (time taken,
+	// checks of the kernel's tables); and at Warn level the holders of a
+	// socket that Close finds still held, or of an address a bind finds
+	// in use. Nil disables tracing at the cost of one nil check per
+	// lifecycle step; I/O calls never log.
 	Logger *slog.Logger
+
+	// ReleaseTimeout bounds how long Close waits for a transient holder of
+	// the socket (a child process between fork and exec) to let go, on
+	// Linux, where Close verifies the release. Zero means 1 second.
+	// Shutdown is bounded by its context instead. Long-lived holders are
+	// reported at once, whatever the bound.
+	ReleaseTimeout time.Duration
 }
 
 // ListenPacket announces on the local network address, with the same
@@ -68,7 +78,9 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 	nlc := net.ListenConfig{Control: lc.Control}
 	pc, err := nlc.ListenPacket(ctx, network, address)
 	if err != nil {
-		return nil, err
+		if pc, err = lc.retryInUse(ctx, &nlc, network, address, err); err != nil {
+			return nil, err
+		}
 	}
 	c := wrap(pc, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
@@ -186,6 +198,7 @@ type core struct {
 	opened   uintptr  // PC of the caller of ListenPacket or Wrap
 	lc       ListenConfig
 	log      *slog.Logger // lc.Logger; nil when tracing is off
+	sock     sockID       // the socket's identity in the kernel (Linux only)
 	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
 
 	// closeSem is a context-aware mutex (weight 1) held by the one closer
@@ -211,10 +224,12 @@ func (c *core) init(pc net.PacketConn, opened uintptr, lc *ListenConfig) {
 	if rc, ok := pc.(interface{ RemoteAddr() net.Addr }); ok {
 		c.raddr = rc.RemoteAddr()
 	}
+	c.identify(pc)
 	register(c)
 	if c.log != nil {
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "safeudp: listen",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.String("opened", c.openedAt()))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", c.sock.fd),
+			slog.Uint64("inode", c.sock.ino), slog.String("opened", c.openedAt()))
 	}
 }
 
@@ -231,11 +246,14 @@ func callerPC(skip int) uintptr {
 }
 
 // openedAt returns file:line of the code that opened or wrapped the conn.
-func (c *core) openedAt() string {
-	if c.opened == 0 {
+func (c *core) openedAt() string { return pcString(c.opened) }
+
+// pcString returns file:line of a PC recorded by callerPC.
+func pcString(pc uintptr) string {
+	if pc == 0 {
 		return "unknown"
 	}
-	frame, _ := runtime.CallersFrames([]uintptr{c.opened}).Next()
+	frame, _ := runtime.CallersFrames([]uintptr{pc}).Next()
 	return fmt.Sprintf("%s:%d", shortFile(frame.File), frame.Line)
 }
 
@@ -404,12 +422,13 @@ func (c *core) shutdown(ctx context.Context) error {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
 			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)))
 	}
-	err := c.release(ctx)
+	attempts, err := c.release(ctx)
 	c.state = stateReleased
 	unregister(c)
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: released",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)), slog.Any("err", err))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)),
+			slog.Int("attempts", attempts), slog.Any("err", err))
 	}
 	if c.closeErr != nil {
 		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
@@ -443,10 +462,12 @@ func (c *core) logSlowClose() {
 }
 
 // release runs after the drain: it removes a unixgram socket file that
-// ListenPacket created, then lets the platform verify the release.
-func (c *core) release(ctx context.Context) error {
-	err := c.removeSocketFile()
-	return errors.Join(err, verifyReleased(ctx, c))
+// ListenPacket created, then lets the platform verify the release. It
+// returns how many times the kernel's tables were checked.
+func (c *core) release(ctx context.Context) (attempts int, err error) {
+	err = c.removeSocketFile()
+	attempts, verr := verifyReleased(ctx, c)
+	return attempts, errors.Join(err, verr)
 }
 
 // recordSocketFile remembers the unixgram socket file that ListenPacket's
