@@ -169,7 +169,7 @@ func pidList(pids []int) string {
 func classifyOwn(h *Holder) {
 	live.mu.Lock()
 	for c := range live.conns {
-		if c.sock.ino == h.Inode && c.sock.fd == h.FD && !c.inflight.closing() {
+		if c.sock.ino == h.Inode && c.sock.fd == h.FD {
 			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
 		}
 	}
