@@ -17,6 +17,7 @@ import (
 type fileCopy struct {
 	f     weak.Pointer[os.File]
 	fd    int     // descriptor number of the copy, while it is open
+	ino   uint64  // socket inode (Linux only; 0 elsewhere)
 	owner *core   // the conn it was copied from
 	made  uintptr // PC of the caller of File
 }
@@ -29,14 +30,14 @@ var copies struct {
 
 // recordCopy remembers f, a copy of c's socket made by the caller at made.
 func (c *core) recordCopy(f *os.File, made uintptr) {
-	fd := -1
+	fd, ino := -1, uint64(0)
 	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(s uintptr) { fd = int(s) })
+		_ = rc.Control(func(s uintptr) { fd, ino = int(s), fdInode(int(s)) })
 	}
 	copies.mu.Lock()
 	defer copies.mu.Unlock()
 	copies.list = slices.DeleteFunc(copies.list, (*fileCopy).gone)
-	copies.list = append(copies.list, &fileCopy{f: weak.Make(f), fd: fd, owner: c, made: made})
+	copies.list = append(copies.list, &fileCopy{f: weak.Make(f), fd: fd, ino: ino, owner: c, made: made})
 }
 
 // state reports whether the copy is still open, and whether it was dropped
@@ -89,7 +90,7 @@ func forgetCopies(c *core) {
 func copyHolder(fc *fileCopy) Holder {
 	_, dropped := fc.state()
 	return Holder{
-		Kind: HolderFileCopy, PID: os.Getpid(), FD: fc.fd, Inode: fc.owner.sock.ino,
+		Kind: HolderFileCopy, PID: os.Getpid(), FD: fc.fd, Inode: fc.ino,
 		OpenedAt: fc.owner.openedAt(), CopiedAt: pcString(fc.made), Dropped: dropped, self: true,
 	}
 }

@@ -169,7 +169,9 @@ func pidList(pids []int) string {
 func classifyOwn(h *Holder) {
 	live.mu.Lock()
 	for c := range live.conns {
-		if c.sock.ino == h.Inode && c.sock.fd == h.FD {
+		// An open conn's descriptor number is its own; a closing
+		// conn's may already be reused.
+		if c.sock.identified() && c.sock.fd == h.FD && (c.sock.ino == 0 || c.sock.ino == h.Inode) && !c.inflight.closing() {
 			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
 		}
 	}
@@ -181,7 +183,7 @@ func classifyOwn(h *Holder) {
 	list := slices.Clone(copies.list)
 	copies.mu.Unlock()
 	for _, fc := range list {
-		if fc.fd == h.FD && fc.owner.sock.ino == h.Inode {
+		if fc.fd == h.FD && fc.ino == h.Inode {
 			if open, dropped := fc.state(); open || dropped {
 				h.Kind, h.OpenedAt, h.CopiedAt, h.Dropped = HolderFileCopy, fc.owner.openedAt(), pcString(fc.made), dropped
 				return

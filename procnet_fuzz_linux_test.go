@@ -38,7 +38,7 @@ func FuzzParseDiagReply(f *testing.F) {
 	f.Add([]byte{36, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 254, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint32(7))
 	f.Add([]byte{16, 0, 0, 0, 20, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0}, uint32(7))
 	f.Fuzz(func(t *testing.T, data []byte, seq uint32) {
-		found, err := parseDiagReply(data, seq)
+		found, _, err := parseDiagReply(data, seq, 2)
 		if found && err != nil {
 			t.Fatalf("found and error %v", err)
 		}

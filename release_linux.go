@@ -37,7 +37,7 @@ const (
 )
 
 func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
-	if c.sock.ino == 0 {
+	if !c.sock.identified() {
 		return 0, nil // not a socket we could identify: nothing to verify
 	}
 	forkBarrier()
@@ -99,13 +99,21 @@ func (c *core) releaseError(hs []Holder, waited time.Duration, attempts int) err
 }
 
 // held reports whether the kernel still has the socket: through sock_diag
-// when it can answer for this family, else from the /proc/net tables.
+// when it can answer for this family, else from the /proc/net tables. The
+// first lookup that finds a UDP socket records its inode, which the /proc
+// fallback and the holders report need.
 func (s *sockID) held() (bool, error) {
 	if diagWorks(s.diag.family) {
-		held, err := s.diag.present(s.ino)
+		held, ino, err := s.diag.present(s.ino)
+		if held && s.ino == 0 {
+			s.ino = ino
+		}
 		if err != errDiagUnsupported {
 			return held, err
 		}
+	}
+	if s.ino == 0 {
+		return false, errDiagUnsupported // nothing to look for in /proc
 	}
 	return s.inProcNet()
 }
@@ -187,11 +195,14 @@ func probeFamily(family int) bool {
 	if unix.Bind(fd, sa) != nil {
 		return false
 	}
-	id := identifyFD(fd)
+	id := keyFD(fd, false, false)
+	if id.diag.family == unix.AF_UNIX {
+		id.ino = fdInode(fd)
+	}
 	if id.diag.family == 0 {
 		return false
 	}
-	found, err := id.diag.present(id.ino)
+	found, _, err := id.diag.present(id.ino)
 	return err == nil && found
 }
 

@@ -8,3 +8,6 @@ type sockID struct {
 	ino  uint64  // socket inode (fstat); 0 if unknown
 	diag diagKey // what a sock_diag exact lookup needs; platform-specific
 }
+
+// identified reports whether identify recorded anything.
+func (s *sockID) identified() bool { return s.ino != 0 || s.diag != (diagKey{}) }

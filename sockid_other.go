@@ -9,3 +9,6 @@ type diagKey struct{}
 
 // identify records nothing outside Linux.
 func (c *core) identify(pc net.PacketConn) {}
+
+// fdInode is not needed outside Linux.
+func fdInode(fd int) uint64 { return 0 }
