@@ -55,6 +55,15 @@ type ListenConfig struct {
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
 // once the socket is released, if it is still the same file.
+//
+// On Linux, when the bind fails because the address is in use, ListenPacket
+// looks up the holders (see Holders). If every holder is transient (a child
+// process between fork and exec), the bind is retried for up to 250ms;
+// otherwise the error is the *net.OpError with its Err replaced by an
+// *AddrInUseError that names them, for example "listen udp
+// 127.0.0.1:3001: bind: address already in use (held by pid 4242 "sleep"
+// fd 7, a child of this process)". It still satisfies errors.Is(err,
+// syscall.EADDRINUSE) and errors.As(err, **net.OpError).
 func ListenPacket(network, address string) (net.PacketConn, error) {
 	var lc ListenConfig
 	return lc.listen(context.Background(), network, address, callerPC(2))
@@ -366,6 +375,16 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // into the past); Close returns only after every call has returned, the
 // underlying Close has returned, and the socket is released.
 //
+// On Linux, Close then confirms with the kernel that the socket is gone (a
+// sock_diag lookup, a few microseconds). A child process between fork and
+// exec, which holds a copy of every descriptor until exec, is waited out
+// for up to ListenConfig.ReleaseTimeout (1s by default). A holder that will
+// not let go by itself (an open File() copy, another descriptor of the
+// socket, a process the socket was handed to) is reported at once: the
+// error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
+// and ErrHeldElsewhere for such long-lived holders. The conn is closed all
+// the same. Elsewhere, only this process's open File() copies are checked.
+//
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the
 // same release and then returns an error wrapping net.ErrClosed, as a
@@ -379,8 +398,9 @@ func (c *core) Close() error {
 	return c.shutdown(context.Background())
 }
 
-// Shutdown is Close bounded by ctx. If ctx ends before the calls in flight
-// have returned, Shutdown returns an error that wraps ctx.Err() and says
+// Shutdown is Close bounded by ctx, which also bounds the wait for a
+// transient holder of the socket (see Close). If ctx ends before the calls
+// in flight have returned, Shutdown returns an error that wraps ctx.Err() and says
 // how many calls are still running; the conn stays closed to new calls,
 // and a later Close or Shutdown finishes the job.
 //
