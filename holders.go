@@ -55,6 +55,15 @@ const (
 	HolderStaleFile
 )
 
+// String returns the constant's name without its prefix, e.g. "FileCopy".
+func (k HolderKind) String() string {
+	names := [...]string{"Process", "Conn", "FileCopy", "Child", "Forking", "Unseen", "StaleFile"}
+	if int(k) < len(names) {
+		return names[k]
+	}
+	return fmt.Sprintf("HolderKind(%d)", k)
+}
+
 // Holder is something that holds a socket, as reported by Holders and in
 // the errors of Close and ListenPacket.
 type Holder struct {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/safeudp/safeudp"
 	"github.com/stretchr/testify/assert"
@@ -73,4 +74,41 @@ func TestCloseAfterFileCopyClosedSucceeds(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	require.NoError(t, pc.Close())
+}
+
+// TestFileCopyTrackingKeepsConnNonBlocking checks that recording a File()
+// copy never calls Fd on it (which would put the shared socket in
+// blocking mode, golang/go#29277): a ReadFrom blocked on the conn must
+// still be unblocked by Close.
+func TestFileCopyTrackingKeepsConnNonBlocking(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("File is not supported for sockets on windows")
+	}
+	pc, err := safeudp.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f, err := pc.(*safeudp.UDPConn).File()
+	require.NoError(t, err)
+	defer f.Close()
+
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := pc.ReadFrom(make([]byte, 1))
+		readErr <- err
+	}()
+	require.Eventually(t, func() bool { return pc.(safeudp.Conn).InFlight() == 1 }, 5*time.Second, time.Millisecond)
+
+	closed := make(chan error, 1)
+	go func() { closed <- pc.Close() }()
+	select {
+	case err := <-closed:
+		assert.ErrorIs(t, err, safeudp.ErrHeldElsewhere)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung: the conn was put in blocking mode")
+	}
+	select {
+	case err := <-readErr:
+		assert.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFrom never returned")
+	}
 }
