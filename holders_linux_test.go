@@ -325,3 +325,90 @@ func TestShutdownBoundsReleaseWaitWithContext(t *testing.T) {
 	require.True(t, errors.Is(err, safeudp.ErrHeldElsewhere), "err: %v", err)
 	assert.Less(t, time.Since(begun), 30*time.Second, "reported at once, not at the context's end")
 }
+
+// rawFD runs f with the conn's descriptor.
+func rawFD(t *testing.T, pc net.PacketConn, f func(fd int)) {
+	t.Helper()
+	rc, err := pc.(syscall.Conn).SyscallConn()
+	require.NoError(t, err)
+	require.NoError(t, rc.Control(func(fd uintptr) { f(int(fd)) }))
+}
+
+func TestCloseReportsUntrackedDupOfThisProcess(t *testing.T) {
+	pc, err := safeudp.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dup := -1
+	rawFD(t, pc, func(fd int) { dup, err = syscall.Dup(fd) })
+	require.NoError(t, err)
+	defer syscall.Close(dup)
+
+	err = pc.Close()
+	require.ErrorIs(t, err, safeudp.ErrHeldElsewhere)
+	var re *safeudp.ReleaseError
+	require.ErrorAs(t, err, &re)
+	require.Len(t, re.Holders, 1, "holders: %v", re.Holders)
+	assert.Equal(t, safeudp.HolderProcess, re.Holders[0].Kind)
+	assert.Equal(t, os.Getpid(), re.Holders[0].PID)
+	assert.Equal(t, dup, re.Holders[0].FD)
+	assert.Contains(t, err.Error(), "by this process fd "+strconv.Itoa(dup))
+}
+
+// TestCloseWaitsForUnseenHolderUntilReleaseTimeout puts the socket in
+// flight in a unix socket message (SCM_RIGHTS), where no descriptor shows
+// it: Close cannot tell who holds it, waits up to ReleaseTimeout, and then
+// reports ErrNotReleased, not ErrHeldElsewhere.
+func TestCloseWaitsForUnseenHolderUntilReleaseTimeout(t *testing.T) {
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer syscall.Close(pair[0])
+	defer syscall.Close(pair[1])
+
+	for _, tc := range []struct {
+		name  string
+		close func(pc net.PacketConn) error
+	}{
+		{"Close", func(pc net.PacketConn) error { return pc.Close() }},
+		{"Shutdown", func(pc net.PacketConn) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			return pc.(safeudp.Conn).Shutdown(ctx)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lc := safeudp.ListenConfig{ReleaseTimeout: 50 * time.Millisecond}
+			pc, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+			require.NoError(t, err)
+			rawFD(t, pc, func(fd int) { err = syscall.Sendmsg(pair[0], []byte{0}, syscall.UnixRights(fd), nil, 0) })
+			require.NoError(t, err)
+
+			begun := time.Now()
+			err = tc.close(pc)
+			waited := time.Since(begun)
+			require.ErrorIs(t, err, safeudp.ErrNotReleased)
+			assert.False(t, errors.Is(err, safeudp.ErrHeldElsewhere), "an unseen holder is not known to be long-lived: %v", err)
+			var re *safeudp.ReleaseError
+			require.ErrorAs(t, err, &re)
+			assert.GreaterOrEqual(t, waited, 50*time.Millisecond, "Close waits up to the bound")
+			assert.Less(t, waited, 10*time.Second)
+			assert.Greater(t, re.Attempts, 1)
+			require.Len(t, re.Holders, 1, "holders: %v", re.Holders)
+			assert.Equal(t, safeudp.HolderUnseen, re.Holders[0].Kind)
+
+			// Receive the descriptor and close it: the port comes back.
+			buf, oob := make([]byte, 1), make([]byte, syscall.CmsgSpace(4))
+			_, oobn, _, _, err := syscall.Recvmsg(pair[1], buf, oob, 0)
+			require.NoError(t, err)
+			msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+			require.NoError(t, err)
+			require.Len(t, msgs, 1)
+			fds, err := syscall.ParseUnixRights(&msgs[0])
+			require.NoError(t, err)
+			for _, fd := range fds {
+				require.NoError(t, syscall.Close(fd))
+			}
+			again, err := safeudp.ListenPacket("udp", pc.LocalAddr().String())
+			require.NoError(t, err)
+			require.NoError(t, again.Close())
+		})
+	}
+}
