@@ -43,11 +43,13 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 	forkBarrier()
 	attempts = 1
 	held, err := c.sock.held()
-	if err != nil || !held {
-		if !held {
-			forgetCopies(c)
-		}
-		return attempts, nil // cannot tell: Close keeps net's guarantee
+	if err != nil {
+		// The kernel cannot be asked: check what this process knows.
+		return attempts, openCopiesError(c)
+	}
+	if !held {
+		forgetCopies(c)
+		return attempts, nil
 	}
 	if ctx.Done() == nil { // Close: bound the wait ourselves
 		var cancel context.CancelFunc
@@ -75,10 +77,12 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 		}
 		forkBarrier()
 		attempts++
-		if held, err := c.sock.held(); err != nil || !held {
-			if !held {
-				forgetCopies(c)
-			}
+		held, err := c.sock.held()
+		if err != nil {
+			return attempts, openCopiesError(c)
+		}
+		if !held {
+			forgetCopies(c)
 			return attempts, nil
 		}
 	}

@@ -12,18 +12,5 @@ import "context"
 // guarantee here is otherwise the drain and the underlying Close (see the
 // README).
 func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
-	open := copiesOf(c, false)
-	if len(open) == 0 {
-		forgetCopies(c)
-		return 0, nil
-	}
-	hs := make([]Holder, 0, len(open))
-	for _, fc := range open {
-		hs = append(hs, copyHolder(fc))
-	}
-	e := &ReleaseError{Network: c.network, Holders: hs}
-	if c.laddr != nil {
-		e.Addr = c.laddr.String()
-	}
-	return 0, e
+	return 0, openCopiesError(c)
 }
