@@ -399,10 +399,10 @@ func (c *core) Close() error {
 }
 
 // Shutdown is Close bounded by ctx, which also bounds the wait for a
-// transient holder of the socket (see Close). If ctx ends before the calls
-// in flight have returned, Shutdown returns an error that wraps ctx.Err() and says
-// how many calls are still running; the conn stays closed to new calls,
-// and a later Close or Shutdown finishes the job.
+// transient holder of the socket (see Close). If ctx ends before the
+// calls in flight have returned, Shutdown returns an error that wraps
+// ctx.Err() and says how many calls are still running; the conn stays
+// closed to new calls, and a later Close or Shutdown finishes the job.
 //
 // If ctx is already done when Shutdown is called on an open conn, Shutdown
 // does nothing: it returns the error, and the conn stays open and usable.
