@@ -109,12 +109,14 @@ func (c *core) releaseError(hs []Holder, waited time.Duration, attempts int) err
 func (s *sockID) held() (bool, error) {
 	if diagWorks(s.diag.family) {
 		held, ino, err := s.diag.present(s.ino)
-		if held && s.ino == 0 {
-			s.ino = ino
+		if err == nil {
+			if held && s.ino == 0 {
+				s.ino = ino
+			}
+			return held, nil
 		}
-		if err != errDiagUnsupported {
-			return held, err
-		}
+		// ESTALE (a shared port), a missing module or a netlink failure:
+		// ask /proc/net, if the inode is known.
 	}
 	if s.ino == 0 {
 		return false, errDiagUnsupported // nothing to look for in /proc
