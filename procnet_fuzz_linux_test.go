@@ -38,7 +38,11 @@ func FuzzParseDiagReply(f *testing.F) {
 	f.Add([]byte{36, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 254, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint32(7))
 	f.Add([]byte{16, 0, 0, 0, 20, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0}, uint32(7))
 	f.Fuzz(func(t *testing.T, data []byte, seq uint32) {
-		found, _, err := parseDiagReply(data, seq, 2)
+		family := uint8(2) // AF_INET, or AF_UNIX for odd sequence numbers
+		if seq%2 == 1 {
+			family = 1
+		}
+		found, _, err := parseDiagReply(data, seq, family)
 		if found && err != nil {
 			t.Fatalf("found and error %v", err)
 		}
