@@ -311,7 +311,7 @@ func TestRebindUnderExecNoise(t *testing.T) {
 	assert.Zero(t, safeFailures, "safeudp must wait out children between fork and exec; first error: %v", safeErr)
 }
 
-func TestShutdownBoundsReleaseWaitWithContext(t *testing.T) {
+func TestShutdownReportsLongLivedHolderAtOnce(t *testing.T) {
 	// A long-lived holder is reported at once even when ctx allows more.
 	pc, err := safeudp.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
