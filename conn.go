@@ -32,11 +32,21 @@ type ListenConfig struct {
 	// sets them on its own.
 	Control func(network, address string, c syscall.RawConn) error
 
-	// Logger, if not nil, records each socket's lifecycle: listen
-	// (network, address, descriptor), close begun (calls in flight),
-	// drained (time taken) and released. Nil disables tracing at the cost
-	// of one nil check per lifecycle step; I/O calls never log.
+	// Logger, if not nil, records each socket's lifecycle at Info level:
+	// listen (network, address, descriptor, socket inode), close begun
+	// (calls in flight), drained (time taken) and released (time taken,
+	// checks of the kernel's tables); and at Warn level the holders of a
+	// socket that Close finds still held, or of an address a bind finds
+	// in use. Nil disables tracing at the cost of one nil check per
+	// lifecycle step; I/O calls never log.
 	Logger *slog.Logger
+
+	// ReleaseTimeout bounds how long Close waits for a transient holder of
+	// the socket (a child process between fork and exec) to let go, on
+	// Linux, where Close verifies the release. Zero means 1 second.
+	// Shutdown is bounded by its context instead. Long-lived holders are
+	// reported at once, whatever the bound.
+	ReleaseTimeout time.Duration
 }
 
 // ListenPacket announces on the local network address, with the same
@@ -46,6 +56,15 @@ type ListenConfig struct {
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
 // once the socket is released, if it is still the same file.
+//
+// On Linux, when the bind fails because the address is in use, ListenPacket
+// looks up the holders (see Holders). If every holder is transient (a child
+// process between fork and exec), the bind is retried for up to 250ms;
+// otherwise the error is the *net.OpError with its Err replaced by an
+// *AddrInUseError that names them, for example "listen udp
+// 127.0.0.1:3001: bind: address already in use (held by pid 4242 "sleep"
+// fd 7, a child of this process)". It still satisfies errors.Is(err,
+// syscall.EADDRINUSE) and errors.As(err, **net.OpError).
 func ListenPacket(network, address string) (net.PacketConn, error) {
 	var lc ListenConfig
 	return lc.listen(context.Background(), network, address, callerPC(2))
@@ -69,7 +88,9 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 	nlc := net.ListenConfig{Control: lc.Control}
 	pc, err := nlc.ListenPacket(ctx, network, address)
 	if err != nil {
-		return nil, err
+		if pc, err = lc.retryInUse(ctx, &nlc, network, address, err); err != nil {
+			return nil, err
+		}
 	}
 	c := wrap(pc, network, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
@@ -180,6 +201,7 @@ type core struct {
 	opened   uintptr  // PC of the caller of ListenPacket or Wrap
 	lc       ListenConfig
 	log      *slog.Logger // lc.Logger; nil when tracing is off
+	sock     sockID       // the socket's identity in the kernel (Linux only)
 	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
 
 	// underlyingClosed is closed once the underlying Close has returned;
@@ -214,10 +236,12 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 	if rc, ok := pc.(interface{ RemoteAddr() net.Addr }); ok {
 		c.raddr = rc.RemoteAddr()
 	}
+	c.identify(pc)
 	register(c)
 	if c.log != nil {
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "safeudp: listen",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.String("opened", c.openedAt()))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", c.sock.fd),
+			slog.Uint64("inode", c.sock.ino), slog.String("opened", c.openedAt()))
 	}
 }
 
@@ -234,11 +258,14 @@ func callerPC(skip int) uintptr {
 }
 
 // openedAt returns file:line of the code that opened or wrapped the conn.
-func (c *core) openedAt() string {
-	if c.opened == 0 {
+func (c *core) openedAt() string { return pcString(c.opened) }
+
+// pcString returns file:line of a PC recorded by callerPC.
+func pcString(pc uintptr) string {
+	if pc == 0 {
 		return "unknown"
 	}
-	frame, _ := runtime.CallersFrames([]uintptr{c.opened}).Next()
+	frame, _ := runtime.CallersFrames([]uintptr{pc}).Next()
 	return fmt.Sprintf("%s:%d", shortFile(frame.File), frame.Line)
 }
 
@@ -355,6 +382,16 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // into the past); Close returns only after every call has returned, the
 // underlying Close has returned, and the socket is released.
 //
+// On Linux, Close then confirms with the kernel that the socket is gone (a
+// sock_diag lookup, a few microseconds). A child process between fork and
+// exec, which holds a copy of every descriptor until exec, is waited out
+// for up to ListenConfig.ReleaseTimeout (1s by default). A holder that will
+// not let go by itself (an open File() copy, another descriptor of the
+// socket, a process the socket was handed to) is reported at once: the
+// error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
+// and ErrHeldElsewhere for such long-lived holders. The conn is closed all
+// the same. Elsewhere, only this process's open File() copies are checked.
+//
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the
 // same release and then returns an error wrapping net.ErrClosed, as a
@@ -369,11 +406,12 @@ func (c *core) Close() error {
 	return c.shutdown(context.Background())
 }
 
-// Shutdown is Close bounded by ctx. If ctx ends before the underlying
-// Close and the calls in flight have returned, Shutdown returns an error
-// that wraps ctx.Err() and says how many calls are still running; the conn
-// stays closed to new calls, and a later Close or Shutdown finishes the
-// job (and reports the outcome).
+// Shutdown is Close bounded by ctx, which also bounds the wait for a
+// transient holder of the socket (see Close). If ctx ends before the
+// underlying Close and the calls in flight have returned, Shutdown returns
+// an error that wraps ctx.Err() and says how many calls are still running;
+// the conn stays closed to new calls, and a later Close or Shutdown
+// finishes the job (and reports the outcome).
 //
 // If ctx is already done when Shutdown is called on an open conn, Shutdown
 // does nothing: it returns the error, and the conn stays open and usable.
@@ -428,12 +466,13 @@ func (c *core) shutdown(ctx context.Context) error {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
 			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)))
 	}
-	err := c.release(ctx)
+	attempts, err := c.release(ctx)
 	c.released.Store(true)
 	unregister(c)
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: released",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)), slog.Any("err", err))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)),
+			slog.Int("attempts", attempts), slog.Any("err", err))
 	}
 	if c.closeErr != nil {
 		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
@@ -500,10 +539,12 @@ func (c *core) logSlowClose() {
 }
 
 // release runs after the drain: it removes a unixgram socket file that
-// ListenPacket created, then lets the platform verify the release.
-func (c *core) release(ctx context.Context) error {
-	err := c.removeSocketFile()
-	return errors.Join(err, verifyReleased(ctx, c))
+// ListenPacket created, then lets the platform verify the release. It
+// returns how many times the kernel's tables were checked.
+func (c *core) release(ctx context.Context) (attempts int, err error) {
+	err = c.removeSocketFile()
+	attempts, verr := verifyReleased(ctx, c)
+	return attempts, errors.Join(err, verr)
 }
 
 // recordSocketFile remembers the unixgram socket file that ListenPacket's

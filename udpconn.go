@@ -152,7 +152,11 @@ func (c *UDPConn) SyscallConn() (syscall.RawConn, error) {
 
 // File returns a copy of the underlying socket, as net.UDPConn.File. The
 // copy is the caller's to close, and the address stays bound until it is
-// closed, whatever Close does to c.
+// closed, whatever Close does to c. The conn remembers the copy (weakly: a
+// dropped copy is still closed by its finalizer) and where File was
+// called: a Close while the copy is open returns an error wrapping
+// ErrHeldElsewhere that says so. Do not call Fd on the copy while c is in
+// use: it puts the shared socket in blocking mode (golang/go#29277).
 func (c *UDPConn) File() (*os.File, error) {
 	return c.fileCopy(c.uc.File)
 }
@@ -179,13 +183,18 @@ func (c *core) syscallConn(sc syscall.Conn) (syscall.RawConn, error) {
 	return &rawConn{c: c, rc: rc}, nil
 }
 
-// file runs a File call as a tracked call.
+// fileCopy runs a File call as a tracked call, and records the copy and
+// the caller of File for Close's and Holders' reports.
 func (c *core) fileCopy(dup func() (*os.File, error)) (*os.File, error) {
 	if !c.inflight.acquire() {
 		return nil, c.errClosed("file", c.raddr)
 	}
 	defer c.inflight.release()
-	return dup()
+	f, err := dup()
+	if err == nil {
+		c.recordCopy(f, callerPC(3))
+	}
+	return f, err
 }
 
 // rawConn is a syscall.RawConn whose calls are counted by its conn's
