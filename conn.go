@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,11 +32,21 @@ type ListenConfig struct {
 	// sets them on its own.
 	Control func(network, address string, c syscall.RawConn) error
 
-	// Logger, if not nil, records each socket's lifecycle: listen
-	// (network, address, descriptor), close begun (calls in flight),
-	// drained (time taken) and released. Nil disables tracing at the cost
-	// of one nil check per lifecycle step; I/O calls never log.
+	// Logger, if not nil, records each socket's lifecycle at Info level:
+	// listen (network, address, descriptor, socket inode), close begun
+	// (calls in flight), drained (time taken) and released (time taken,
+	// checks of the kernel's tables); and at Warn level the holders of a
+	// socket that Close finds still held, or of an address a bind finds
+	// in use. Nil disables tracing at the cost of one nil check per
+	// lifecycle step; I/O calls never log.
 	Logger *slog.Logger
+
+	// ReleaseTimeout bounds how long Close waits for a transient holder of
+	// the socket (a child process between fork and exec) to let go, on
+	// Linux, where Close verifies the release. Zero means 1 second.
+	// Shutdown is bounded by its context instead. Long-lived holders are
+	// reported at once, whatever the bound.
+	ReleaseTimeout time.Duration
 }
 
 // ListenPacket announces on the local network address, with the same
@@ -45,6 +56,15 @@ type ListenConfig struct {
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
 // once the socket is released, if it is still the same file.
+//
+// On Linux, when the bind fails because the address is in use, ListenPacket
+// looks up the holders (see Holders). If every holder is transient (a child
+// process between fork and exec), the bind is retried for up to 250ms;
+// otherwise the error is the *net.OpError with its Err replaced by an
+// *AddrInUseError that names them, for example "listen udp
+// 127.0.0.1:3001: bind: address already in use (held by pid 4242 "sleep"
+// fd 7, a child of this process)". It still satisfies errors.Is(err,
+// syscall.EADDRINUSE) and errors.As(err, **net.OpError).
 func ListenPacket(network, address string) (net.PacketConn, error) {
 	var lc ListenConfig
 	return lc.listen(context.Background(), network, address, callerPC(2))
@@ -68,7 +88,9 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 	nlc := net.ListenConfig{Control: lc.Control}
 	pc, err := nlc.ListenPacket(ctx, network, address)
 	if err != nil {
-		return nil, err
+		if pc, err = lc.retryInUse(ctx, &nlc, network, address, err); err != nil {
+			return nil, err
+		}
 	}
 	c := wrap(pc, network, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
@@ -166,15 +188,6 @@ type PacketConn struct {
 	core
 }
 
-// closeState is where a conn is in its close sequence.
-type closeState uint8
-
-const (
-	stateOpen     closeState = iota // underlying conn not closed yet
-	stateClosing                    // underlying conn closed, calls may still be draining
-	stateReleased                   // drained and released; every later close gets net.ErrClosed
-)
-
 // core is the lifecycle shared by every conn type: the in-flight tracker
 // and the close sequence.
 type core struct {
@@ -188,20 +201,29 @@ type core struct {
 	opened   uintptr  // PC of the caller of ListenPacket or Wrap
 	lc       ListenConfig
 	log      *slog.Logger // lc.Logger; nil when tracing is off
+	sock     sockID       // the socket's identity in the kernel (Linux only)
 	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
 
-	// closeSem is a context-aware mutex (weight 1) held by the one closer
-	// running the close sequence; it guards state and closeErr.
-	closeSem *semaphore.Weighted
-	state    closeState
-	closeErr error // what the underlying Close returned
+	// underlyingClosed is closed once the underlying Close has returned;
+	// closeErr, written once before that, is what it returned. The first
+	// closer starts the underlying Close; every closer waits for it.
+	underlyingClosed chan struct{}
+	closeErr         error
+
+	// releaseSem is a context-aware mutex (weight 1) held by the closer
+	// that runs the release after the drain; it guards the release itself.
+	// released is set, under releaseSem, once the release has run: every
+	// later closer gets net.ErrClosed.
+	releaseSem *semaphore.Weighted
+	released   atomic.Bool
 }
 
 func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) {
 	c.inflight.init()
 	c.pc = pc
 	c.opened = opened
-	c.closeSem = semaphore.NewWeighted(1)
+	c.underlyingClosed = make(chan struct{})
+	c.releaseSem = semaphore.NewWeighted(1)
 	if lc != nil {
 		c.lc = *lc
 		c.log = lc.Logger
@@ -214,10 +236,12 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 	if rc, ok := pc.(interface{ RemoteAddr() net.Addr }); ok {
 		c.raddr = rc.RemoteAddr()
 	}
+	c.identify(pc)
 	register(c)
 	if c.log != nil {
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "safeudp: listen",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.String("opened", c.openedAt()))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", c.sock.fd),
+			slog.Uint64("inode", c.sock.ino), slog.String("opened", c.openedAt()))
 	}
 }
 
@@ -234,11 +258,14 @@ func callerPC(skip int) uintptr {
 }
 
 // openedAt returns file:line of the code that opened or wrapped the conn.
-func (c *core) openedAt() string {
-	if c.opened == 0 {
+func (c *core) openedAt() string { return pcString(c.opened) }
+
+// pcString returns file:line of a PC recorded by callerPC.
+func pcString(pc uintptr) string {
+	if pc == 0 {
 		return "unknown"
 	}
-	frame, _ := runtime.CallersFrames([]uintptr{c.opened}).Next()
+	frame, _ := runtime.CallersFrames([]uintptr{pc}).Next()
 	return fmt.Sprintf("%s:%d", shortFile(frame.File), frame.Line)
 }
 
@@ -272,17 +299,21 @@ func (c *core) errClosed(op string, addr net.Addr) error {
 
 // interrupted turns the error of a call that Close cut short into
 // net.ErrClosed: a call that was blocked when Close began may otherwise
-// see the past deadline that Close set, as a timeout.
-func (c *core) interrupted(err error) error {
+// see the past deadline that Close set, as a timeout. op names the call
+// ("read", "write") for errors that are not already *net.OpError.
+func (c *core) interrupted(op string, err error) error {
 	if err == nil || !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	if oe, ok := err.(*net.OpError); ok {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
 		e := *oe
 		e.Err = net.ErrClosed
 		return &e
 	}
-	return &net.OpError{Op: "read", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: net.ErrClosed}
+	// A wrapped conn's own error: keep it reachable, say why it happened.
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr,
+		Err: fmt.Errorf("%w (interrupted by Close: %w)", net.ErrClosed, err)}
 }
 
 // ReadFrom reads a packet from the conn, as net.PacketConn.ReadFrom. It
@@ -293,7 +324,7 @@ func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 	defer c.inflight.release()
 	n, addr, err := c.pc.ReadFrom(b)
-	return n, addr, c.interrupted(err)
+	return n, addr, c.interrupted("read", err)
 }
 
 // WriteTo writes a packet to addr, as net.PacketConn.WriteTo. It fails
@@ -304,7 +335,7 @@ func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.pc.WriteTo(b, addr)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // pastDeadline unblocks every blocked call of a conn that honors deadlines.
@@ -351,73 +382,125 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // into the past); Close returns only after every call has returned, the
 // underlying Close has returned, and the socket is released.
 //
+// On Linux, Close then confirms with the kernel that the socket is gone (a
+// sock_diag lookup, a few microseconds). A child process between fork and
+// exec, which holds a copy of every descriptor until exec, is waited out
+// for up to ListenConfig.ReleaseTimeout (1s by default). A holder that will
+// not let go by itself (an open File() copy, another descriptor of the
+// socket, a process the socket was handed to) is reported at once: the
+// error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
+// and ErrHeldElsewhere for such long-lived holders. The conn is closed all
+// the same. Elsewhere, only this process's open File() copies are checked.
+//
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the
 // same release and then returns an error wrapping net.ErrClosed, as a
 // second Close of a net conn does. If a call never returns, Close never
 // returns either; after 5 seconds it logs what it is waiting for (to the
 // ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
-// the wait.
+// the wait. Close must not be called from inside a call on the same conn
+// (a RawConn callback, say): it would wait for itself.
 func (c *core) Close() error {
 	timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
 	defer timer.Stop()
 	return c.shutdown(context.Background())
 }
 
-// Shutdown is Close bounded by ctx. If ctx ends before the calls in flight
-// have returned, Shutdown returns an error that wraps ctx.Err() and says
-// how many calls are still running; the conn stays closed to new calls,
-// and a later Close or Shutdown finishes the job.
+// Shutdown is Close bounded by ctx, which also bounds the wait for a
+// transient holder of the socket (see Close). If ctx ends before the
+// underlying Close and the calls in flight have returned, Shutdown returns
+// an error that wraps ctx.Err() and says how many calls are still running;
+// the conn stays closed to new calls, and a later Close or Shutdown
+// finishes the job (and reports the outcome).
 //
 // If ctx is already done when Shutdown is called on an open conn, Shutdown
 // does nothing: it returns the error, and the conn stays open and usable.
+// On a conn already released, Shutdown returns net.ErrClosed, as Close does.
 func (c *core) Shutdown(ctx context.Context) error {
+	if c.released.Load() {
+		return c.errClosed("close", c.raddr)
+	}
 	if err := ctx.Err(); err != nil && !c.inflight.closing() {
 		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
 	}
 	return c.shutdown(ctx)
 }
 
+// shutdown is the close sequence: refuse new calls, unblock and close,
+// drain, release. Each step waits with ctx; a closer whose ctx ends leaves
+// the steps in progress to the next closer.
 func (c *core) shutdown(ctx context.Context) error {
 	begun := time.Now()
 	if c.inflight.close() {
-		// First closer: refuse new calls (done above) and unblock the
-		// ones in flight right away, before waiting for any lock.
+		// First closer: new calls are refused from here on. Unblock the
+		// calls in flight and close the underlying conn, which may block
+		// (a wrapped conn's Close can): Close waits for it inline, while
+		// Shutdown runs it aside so that its ctx bounds the wait.
 		if c.log != nil {
 			c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: close begun",
 				slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()))
 		}
 		_ = c.pc.SetDeadline(pastDeadline)
+		if ctx.Done() == nil {
+			c.closeUnderlying()
+		} else {
+			go c.closeUnderlying()
+		}
 	}
-	if err := c.closeSem.Acquire(ctx, 1); err != nil {
-		return c.shutdownExpired(ctx)
-	}
-	defer c.closeSem.Release(1)
-	switch c.state {
-	case stateReleased:
-		return c.errClosed("close", c.raddr)
-	case stateOpen:
-		c.closeErr = c.pc.Close()
-		c.state = stateClosing
+	if !ready(ctx, c.underlyingClosed) {
+		return c.shutdownExpired(ctx, "the underlying Close has not returned")
 	}
 	if err := c.inflight.wait(ctx); err != nil {
-		return c.shutdownExpired(ctx)
+		return c.shutdownExpired(ctx, "")
+	}
+	if !c.releaseSem.TryAcquire(1) {
+		if err := c.releaseSem.Acquire(ctx, 1); err != nil {
+			return c.shutdownExpired(ctx, "")
+		}
+	}
+	defer c.releaseSem.Release(1)
+	if c.released.Load() {
+		return c.errClosed("close", c.raddr)
 	}
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
 			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)))
 	}
-	err := c.release(ctx)
-	c.state = stateReleased
+	attempts, err := c.release(ctx)
+	c.released.Store(true)
 	unregister(c)
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: released",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)), slog.Any("err", err))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)),
+			slog.Int("attempts", attempts), slog.Any("err", err))
 	}
 	if c.closeErr != nil {
 		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
 	}
 	return err
+}
+
+// closeUnderlying closes the owned conn; it runs once, started by the
+// first closer.
+func (c *core) closeUnderlying() {
+	c.closeErr = c.pc.Close()
+	close(c.underlyingClosed)
+}
+
+// ready waits until done is closed or ctx ends, and reports whether done
+// is closed; a done that is already closed wins over an ended ctx.
+func ready(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // unwrapOpError avoids an *net.OpError inside an *net.OpError.
@@ -428,10 +511,14 @@ func unwrapOpError(err error) error {
 	return err
 }
 
-// shutdownExpired is Shutdown's error when ctx ends first.
-func (c *core) shutdownExpired(ctx context.Context) error {
-	return fmt.Errorf("safeudp: shutdown %s %v: %d calls still in flight; the conn is closed to new calls and a later Close or Shutdown finishes the job: %w",
-		c.network, c.laddr, c.InFlight(), ctx.Err())
+// shutdownExpired is Shutdown's error when ctx ends first; stage says what
+// it was still waiting for, if not only calls in flight.
+func (c *core) shutdownExpired(ctx context.Context, stage string) error {
+	if stage != "" {
+		stage += ", "
+	}
+	return fmt.Errorf("safeudp: shutdown %s %v: %s%d calls still in flight; the conn is closed to new calls and a later Close or Shutdown finishes the job: %w",
+		c.network, c.laddr, stage, c.InFlight(), ctx.Err())
 }
 
 // logSlowClose says what a Close that has waited slowCloseAfter is waiting for.
@@ -440,16 +527,24 @@ func (c *core) logSlowClose() {
 	if log == nil {
 		log = slog.Default()
 	}
-	log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: Close still waiting for calls in flight",
+	msg := "safeudp: Close still waiting for calls in flight"
+	select {
+	case <-c.underlyingClosed:
+	default:
+		msg = "safeudp: Close still waiting for the underlying Close"
+	}
+	log.LogAttrs(context.Background(), slog.LevelWarn, msg,
 		slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()),
 		slog.String("opened", c.openedAt()), slog.Duration("waited", slowCloseAfter))
 }
 
 // release runs after the drain: it removes a unixgram socket file that
-// ListenPacket created, then lets the platform verify the release.
-func (c *core) release(ctx context.Context) error {
-	err := c.removeSocketFile()
-	return errors.Join(err, verifyReleased(ctx, c))
+// ListenPacket created, then lets the platform verify the release. It
+// returns how many times the kernel's tables were checked.
+func (c *core) release(ctx context.Context) (attempts int, err error) {
+	err = c.removeSocketFile()
+	attempts, verr := verifyReleased(ctx, c)
+	return attempts, errors.Join(err, verr)
 }
 
 // recordSocketFile remembers the unixgram socket file that ListenPacket's

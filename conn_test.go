@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -297,13 +296,11 @@ func TestCloseWaitsForBlockedReadFrom(t *testing.T) {
 func TestCloseWaitsForBlockedReadFromOnUDPConn(t *testing.T) {
 	c := listenUDP(t)
 	const n = 64
-	var wg sync.WaitGroup
+	errs := make(chan error, n)
 	for range n {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			_, _, err := c.ReadFromUDPAddrPort(make([]byte, 64))
-			requireErrClosed(t, err)
+			errs <- err
 		}()
 	}
 	waitInFlight(t, c, n)
@@ -312,7 +309,9 @@ func TestCloseWaitsForBlockedReadFromOnUDPConn(t *testing.T) {
 	again, err := net.ListenPacket("udp4", c.LocalAddr().String())
 	require.NoError(t, err, "the address can be bound again after Close")
 	require.NoError(t, again.Close())
-	wg.Wait()
+	for range n {
+		requireErrClosed(t, <-errs)
+	}
 }
 
 // TestCloseWaitsForAWrapperWhoseCloseDoesNotWait wraps a conn whose Close
@@ -500,6 +499,7 @@ func TestCloseThenRebindTheSameAddress(t *testing.T) {
 		pc, err := safeudp.ListenPacket("udp4", addr)
 		require.NoError(t, err, "cycle %d", i)
 		go func() { _, _, _ = pc.ReadFrom(make([]byte, 8)) }()
+		waitInFlight(t, pc.(safeudp.Conn), 1)
 		require.NoError(t, pc.Close(), "cycle %d", i)
 	}
 }
@@ -635,36 +635,29 @@ func TestConnectedUDPConnReadAndWrite(t *testing.T) {
 	assert.Equal(t, "ping", string(buf[:n]))
 }
 
+// TestSyscallConnCallsAreTracked blocks a RawConn.Read waiting for a
+// datagram, as golang.org/x/net/ipv4 does, and checks that Close counts
+// it, unblocks it and waits for it.
 func TestSyscallConnCallsAreTracked(t *testing.T) {
 	c := listenUDP(t)
 	rc, err := c.SyscallConn()
 	require.NoError(t, err)
-	inControl := make(chan struct{})
-	leave := make(chan struct{})
-	controlErr := make(chan error, 1)
+	var returned atomic.Bool
+	readErr := make(chan error, 1)
 	go func() {
-		controlErr <- rc.Control(func(uintptr) {
-			close(inControl)
-			<-leave
-		})
+		err := rc.Read(func(uintptr) bool { return false }) // wait for readability, forever
+		returned.Store(true)
+		readErr <- err
 	}()
-	<-inControl
-	assert.Equal(t, 1, c.InFlight())
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
-	// Close cannot finish while Control runs.
-	require.Eventually(t, func() bool {
-		_, err := c.WriteTo([]byte("x"), c.LocalAddr())
-		return errors.Is(err, net.ErrClosed)
-	}, bound, time.Millisecond, "Close began")
+	waitInFlight(t, c, 1)
+	require.NoError(t, c.Close())
+	assert.Equal(t, 0, c.InFlight())
 	select {
-	case err := <-closed:
-		t.Fatalf("Close returned (%v) during a RawConn.Control", err)
-	default:
+	case err := <-readErr:
+		requireErrClosed(t, err)
+	case <-time.After(bound):
+		t.Fatal("RawConn.Read did not return")
 	}
-	close(leave)
-	require.NoError(t, <-controlErr)
-	require.NoError(t, <-closed)
 }
 
 func TestInFlightCountsRunningCalls(t *testing.T) {

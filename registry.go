@@ -1,27 +1,48 @@
 package safeudp
 
-import "sync"
+import (
+	"sync"
+	"weak"
+)
 
 // live holds every conn of this process that is not yet released, so that
 // reports can say which sockets are still open and where they were opened.
+// It holds them weakly: a conn dropped without Close is still collected,
+// and net's finalizer still closes its descriptor, as without safeudp.
 var live struct {
-	mu    sync.Mutex         // guards conns
-	conns map[*core]struct{} // added at init, removed at release
+	mu    sync.Mutex                      // guards conns
+	conns map[weak.Pointer[core]]struct{} // added at init, removed at release
 }
 
 func register(c *core) {
 	live.mu.Lock()
 	if live.conns == nil {
-		live.conns = make(map[*core]struct{})
+		live.conns = make(map[weak.Pointer[core]]struct{})
 	}
-	live.conns[c] = struct{}{}
+	live.conns[weak.Make(c)] = struct{}{}
 	live.mu.Unlock()
 }
 
 func unregister(c *core) {
 	live.mu.Lock()
-	delete(live.conns, c)
+	delete(live.conns, weak.Make(c))
 	live.mu.Unlock()
+}
+
+// liveConns returns the conns not yet released, forgetting those that were
+// collected.
+func liveConns() []*core {
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	out := make([]*core, 0, len(live.conns))
+	for w := range live.conns {
+		if c := w.Value(); c != nil {
+			out = append(out, c)
+		} else {
+			delete(live.conns, w)
+		}
+	}
+	return out
 }
 
 // OpenConn describes a conn of this process that is not yet fully closed.
@@ -34,12 +55,13 @@ type OpenConn struct {
 
 // OpenConns returns the conns that ListenPacket or Wrap returned in this
 // process and that no Close or Shutdown has fully released yet, in no
-// particular order. Test helpers use it to find sockets a test left open.
+// particular order. A conn dropped without Close is listed until the
+// garbage collector frees it. Test helpers use it to find sockets a test
+// left open.
 func OpenConns() []OpenConn {
-	live.mu.Lock()
-	defer live.mu.Unlock()
-	out := make([]OpenConn, 0, len(live.conns))
-	for c := range live.conns {
+	conns := liveConns()
+	out := make([]OpenConn, 0, len(conns))
+	for _, c := range conns {
 		addr := ""
 		if c.laddr != nil {
 			addr = c.laddr.String()

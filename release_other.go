@@ -4,7 +4,13 @@ package safeudp
 
 import "context"
 
-// verifyReleased has nothing to check on this system: the OS offers no
-// cheap, unprivileged way to ask whether a socket is still held. Close's
-// guarantee here is the drain and the underlying Close (see the README).
-func verifyReleased(ctx context.Context, c *core) error { return nil }
+// verifyReleased cannot ask the kernel on this system: there is no cheap,
+// unprivileged way to learn whether another process (a child between fork
+// and exec, or one the socket was passed to) still holds the socket. What
+// it does check is this process's own File() copies: a copy still open is
+// reported at once, with an error wrapping ErrHeldElsewhere. Close's
+// guarantee here is otherwise the drain and the underlying Close (see the
+// README).
+func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
+	return 0, openCopiesError(c)
+}

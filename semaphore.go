@@ -95,8 +95,12 @@ func (t *inflight) signal() {
 // until ctx is done. On failure it returns ctx.Err() and leaves the tracker
 // unchanged, so a later wait can finish the job.
 func (t *inflight) wait(ctx context.Context) error {
-	if err := t.drained.Acquire(ctx, 1); err != nil {
-		return err
+	// TryAcquire first: Acquire fails on a done ctx even when the drain has
+	// happened, and a closer whose ctx just ended must still see it.
+	if !t.drained.TryAcquire(1) {
+		if err := t.drained.Acquire(ctx, 1); err != nil {
+			return err
+		}
 	}
 	// Hand the token on: every closer that waits gets through.
 	t.drained.Release(1)

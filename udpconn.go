@@ -32,7 +32,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 	}
 	defer c.inflight.release()
 	n, addr, err := c.uc.ReadFromUDP(b)
-	return n, addr, c.interrupted(err)
+	return n, addr, c.interrupted("read", err)
 }
 
 // ReadFromUDPAddrPort acts like ReadFrom but returns a netip.AddrPort.
@@ -42,7 +42,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	}
 	defer c.inflight.release()
 	n, addr, err := c.uc.ReadFromUDPAddrPort(b)
-	return n, addr, c.interrupted(err)
+	return n, addr, c.interrupted("read", err)
 }
 
 // ReadMsgUDP reads a message and its out-of-band data, as
@@ -53,7 +53,7 @@ func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAd
 	}
 	defer c.inflight.release()
 	n, oobn, flags, addr, err = c.uc.ReadMsgUDP(b, oob)
-	return n, oobn, flags, addr, c.interrupted(err)
+	return n, oobn, flags, addr, c.interrupted("read", err)
 }
 
 // ReadMsgUDPAddrPort is like ReadMsgUDP but returns a netip.AddrPort.
@@ -63,7 +63,7 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 	}
 	defer c.inflight.release()
 	n, oobn, flags, addr, err = c.uc.ReadMsgUDPAddrPort(b, oob)
-	return n, oobn, flags, addr, c.interrupted(err)
+	return n, oobn, flags, addr, c.interrupted("read", err)
 }
 
 // WriteToUDP acts like WriteTo but takes a *net.UDPAddr.
@@ -73,7 +73,7 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.uc.WriteToUDP(b, addr)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // WriteToUDPAddrPort acts like WriteTo but takes a netip.AddrPort.
@@ -83,7 +83,7 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 	}
 	defer c.inflight.release()
 	n, err := c.uc.WriteToUDPAddrPort(b, addr)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // WriteMsgUDP writes a message with out-of-band data, as
@@ -94,7 +94,7 @@ func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, er
 	}
 	defer c.inflight.release()
 	n, oobn, err = c.uc.WriteMsgUDP(b, oob, addr)
-	return n, oobn, c.interrupted(err)
+	return n, oobn, c.interrupted("write", err)
 }
 
 // WriteMsgUDPAddrPort is like WriteMsgUDP but takes a netip.AddrPort.
@@ -104,7 +104,7 @@ func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oo
 	}
 	defer c.inflight.release()
 	n, oobn, err = c.uc.WriteMsgUDPAddrPort(b, oob, addr)
-	return n, oobn, c.interrupted(err)
+	return n, oobn, c.interrupted("write", err)
 }
 
 // Read reads from a connected conn, as net.UDPConn.Read.
@@ -114,7 +114,7 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.uc.Read(b)
-	return n, c.interrupted(err)
+	return n, c.interrupted("read", err)
 }
 
 // Write writes to a connected conn, as net.UDPConn.Write.
@@ -124,7 +124,7 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.uc.Write(b)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // RemoteAddr returns the remote address of a connected conn, or nil. It
@@ -152,7 +152,11 @@ func (c *UDPConn) SyscallConn() (syscall.RawConn, error) {
 
 // File returns a copy of the underlying socket, as net.UDPConn.File. The
 // copy is the caller's to close, and the address stays bound until it is
-// closed, whatever Close does to c.
+// closed, whatever Close does to c. The conn remembers the copy (weakly: a
+// dropped copy is still closed by its finalizer) and where File was
+// called: a Close while the copy is open returns an error wrapping
+// ErrHeldElsewhere that says so. Do not call Fd on the copy while c is in
+// use: it puts the shared socket in blocking mode (golang/go#29277).
 func (c *UDPConn) File() (*os.File, error) {
 	return c.fileCopy(c.uc.File)
 }
@@ -179,13 +183,18 @@ func (c *core) syscallConn(sc syscall.Conn) (syscall.RawConn, error) {
 	return &rawConn{c: c, rc: rc}, nil
 }
 
-// file runs a File call as a tracked call.
+// fileCopy runs a File call as a tracked call, and records the copy and
+// the caller of File for Close's and Holders' reports.
 func (c *core) fileCopy(dup func() (*os.File, error)) (*os.File, error) {
 	if !c.inflight.acquire() {
 		return nil, c.errClosed("file", c.raddr)
 	}
 	defer c.inflight.release()
-	return dup()
+	f, err := dup()
+	if err == nil {
+		c.recordCopy(f, callerPC(3))
+	}
+	return f, err
 }
 
 // rawConn is a syscall.RawConn whose calls are counted by its conn's
@@ -208,7 +217,7 @@ func (r *rawConn) Read(f func(fd uintptr) (done bool)) error {
 		return r.c.errClosed("raw-read", r.c.raddr)
 	}
 	defer r.c.inflight.release()
-	return r.c.interrupted(r.rc.Read(f))
+	return r.c.interrupted("raw-read", r.rc.Read(f))
 }
 
 func (r *rawConn) Write(f func(fd uintptr) (done bool)) error {
@@ -216,5 +225,5 @@ func (r *rawConn) Write(f func(fd uintptr) (done bool)) error {
 		return r.c.errClosed("raw-write", r.c.raddr)
 	}
 	defer r.c.inflight.release()
-	return r.c.interrupted(r.rc.Write(f))
+	return r.c.interrupted("raw-write", r.rc.Write(f))
 }

@@ -30,7 +30,7 @@ func (c *UnixConn) ReadFromUnix(b []byte) (int, *net.UnixAddr, error) {
 	}
 	defer c.inflight.release()
 	n, addr, err := c.uc.ReadFromUnix(b)
-	return n, addr, c.interrupted(err)
+	return n, addr, c.interrupted("read", err)
 }
 
 // ReadMsgUnix reads a message and its out-of-band data, as
@@ -41,7 +41,7 @@ func (c *UnixConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.Uni
 	}
 	defer c.inflight.release()
 	n, oobn, flags, addr, err = c.uc.ReadMsgUnix(b, oob)
-	return n, oobn, flags, addr, c.interrupted(err)
+	return n, oobn, flags, addr, c.interrupted("read", err)
 }
 
 // WriteToUnix acts like WriteTo but takes a *net.UnixAddr.
@@ -51,7 +51,7 @@ func (c *UnixConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.uc.WriteToUnix(b, addr)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // WriteMsgUnix writes a message with out-of-band data, as
@@ -62,7 +62,7 @@ func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int,
 	}
 	defer c.inflight.release()
 	n, oobn, err = c.uc.WriteMsgUnix(b, oob, addr)
-	return n, oobn, c.interrupted(err)
+	return n, oobn, c.interrupted("write", err)
 }
 
 // Read reads from a connected conn, as net.UnixConn.Read.
@@ -72,7 +72,7 @@ func (c *UnixConn) Read(b []byte) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.uc.Read(b)
-	return n, c.interrupted(err)
+	return n, c.interrupted("read", err)
 }
 
 // Write writes to a connected conn, as net.UnixConn.Write.
@@ -82,7 +82,7 @@ func (c *UnixConn) Write(b []byte) (int, error) {
 	}
 	defer c.inflight.release()
 	n, err := c.uc.Write(b)
-	return n, c.interrupted(err)
+	return n, c.interrupted("write", err)
 }
 
 // RemoteAddr returns the remote address of a connected conn, or nil. It

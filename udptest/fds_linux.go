@@ -35,11 +35,37 @@ func takeFDSnapshot() fdSnapshot {
 	return snap
 }
 
-// runtimeFD reports whether a descriptor is the Go runtime's netpoller
-// (epoll and its wakeup eventfd), opened once on first use and kept for the
-// life of the process.
+// runtimeFD reports whether a descriptor is one that stays open for the
+// life of the process by design: the Go runtime's netpoller (epoll and its
+// wakeup eventfd), and the sock_diag netlink socket that safeudp opens on
+// first use to verify releases.
 func runtimeFD(what string) bool {
-	return what == "anon_inode:[eventpoll]" || what == "anon_inode:[eventfd]"
+	return what == "anon_inode:[eventpoll]" || what == "anon_inode:[eventfd]" || sockDiagFD(what)
+}
+
+// netlinkSockDiag is NETLINK_SOCK_DIAG, the protocol ("Eth") column of
+// /proc/net/netlink for sock_diag sockets.
+const netlinkSockDiag = "4"
+
+// sockDiagFD reports whether what ("socket:[inode]") is a sock_diag netlink
+// socket, as /proc/net/netlink lists them.
+func sockDiagFD(what string) bool {
+	inode, ok := strings.CutPrefix(what, "socket:[")
+	if !ok {
+		return false
+	}
+	inode = strings.TrimSuffix(inode, "]")
+	b, err := os.ReadFile("/proc/net/netlink")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[9] == inode {
+			return f[1] == netlinkSockDiag
+		}
+	}
+	return false
 }
 
 // describeFD adds, for a UDP or unix socket, its local address as

@@ -1,0 +1,90 @@
+package safeudp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+)
+
+// bindRetryTimeout bounds how long ListenPacket retries a bind whose
+// address only a transient holder (a child between fork and exec) blocks.
+const bindRetryTimeout = 250 * time.Millisecond
+
+// retryInUse handles a failed listen. If the address is in use and every
+// holder is transient, the bind is retried with a capped backoff within
+// bindRetryTimeout (and ctx); otherwise, or at the bound, the *net.OpError
+// is returned with its Err replaced by an *AddrInUseError naming the
+// holders. Any other error, or one for which the holders cannot be looked
+// up (Holders is Linux-only), is returned unchanged.
+func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, network, address string, err error) (net.PacketConn, error) {
+	var oe *net.OpError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+		return nil, err
+	}
+	bound := address
+	if oe.Addr != nil {
+		bound = oe.Addr.String()
+	}
+	deadline := time.Now().Add(bindRetryTimeout)
+	backoff := firstBindBackoff
+	for {
+		hs, herr := holders(network, bound)
+		if herr != nil {
+			return nil, err
+		}
+		if allTransient(hs) && time.Now().Before(deadline) && ctx.Err() == nil {
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			backoff = min(2*backoff, time.Millisecond)
+			forkBarrier()
+			pc, rerr := nlc.ListenPacket(ctx, network, address)
+			if rerr == nil {
+				return pc, nil
+			}
+			if !errors.Is(rerr, syscall.EADDRINUSE) || !errors.As(rerr, &oe) {
+				return nil, rerr
+			}
+			err = rerr
+			continue
+		}
+		e := *oe
+		e.Err = &AddrInUseError{Err: oe.Err, Holders: hs}
+		if lc.Logger != nil {
+			lc.Logger.LogAttrs(ctx, slog.LevelWarn, "safeudp: address in use",
+				slog.String("network", network), slog.String("addr", bound), slog.String("holders", joinHolders(hs)))
+		}
+		return nil, &e
+	}
+}
+
+// firstBindBackoff is the first pause before a bind is retried.
+const firstBindBackoff = 50 * time.Microsecond
+
+// allTransient reports whether every holder will let go by itself. No
+// holder at all means the socket went away after the failed bind.
+func allTransient(hs []Holder) bool {
+	for _, h := range hs {
+		if !h.Transient() {
+			return false
+		}
+	}
+	return true
+}
+
+// forkBarrier waits for every fork in progress: syscall.ForkExec holds
+// ForkLock for writing from before the fork until the child has exec'd or
+// failed, so no child cloned before this call is still between fork and
+// exec when it returns. (A child's close-on-exec descriptors may still be
+// closing then, hence the lookups that follow.)
+func forkBarrier() {
+	syscall.ForkLock.RLock()
+	//lint:ignore SA2001 the empty critical section is the barrier
+	syscall.ForkLock.RUnlock()
+}

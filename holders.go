@@ -1,0 +1,244 @@
+package safeudp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrNotReleased is wrapped by the error of a Close or Shutdown whose
+// socket the kernel still holds when Close returns: the address cannot be
+// bound again yet. The error is a *ReleaseError that names the holders.
+var ErrNotReleased = errors.New("safeudp: socket not released")
+
+// ErrHeldElsewhere is wrapped, together with ErrNotReleased, by the error
+// of a Close or Shutdown whose socket is still held by a long-lived holder:
+// an open File() copy, another descriptor of this process, or another
+// process (a child that has exec'd with the socket in ExtraFiles, or a
+// process the socket was passed to). Close reports such holders at once
+// instead of waiting for them. Programs that hand their socket to another
+// process on purpose (graceful restart, socket activation) can test for it
+// with errors.Is and carry on.
+var ErrHeldElsewhere = errors.New("safeudp: socket held elsewhere")
+
+// HolderKind says what a Holder is, as far as this process can tell.
+type HolderKind uint8
+
+const (
+	// HolderProcess is a descriptor in a process, this one or another,
+	// that safeudp knows nothing more about.
+	HolderProcess HolderKind = iota
+	// HolderConn is an open safeudp conn of this process.
+	HolderConn
+	// HolderFileCopy is a copy made by File on a safeudp conn of this
+	// process, still open (or dropped and not yet closed by its
+	// finalizer).
+	HolderFileCopy
+	// HolderChild is a child of this process that holds the socket in a
+	// descriptor it keeps across exec (for example through
+	// exec.Cmd.ExtraFiles).
+	HolderChild
+	// HolderForking is a child of this process that holds the socket only
+	// in a close-on-exec descriptor: it is between fork and exec, and lets
+	// go at exec. It is the one transient holder, which Close and
+	// ListenPacket wait out.
+	HolderForking
+	// HolderUnseen is a socket that the kernel still has but that no
+	// readable descriptor shows: it is being closed (the last descriptor
+	// went away a moment ago), or in flight in a unix socket message, or
+	// held by a process whose descriptors cannot be read (then Err says
+	// which processes).
+	HolderUnseen
+	// HolderStaleFile is a unixgram socket file with no socket bound to
+	// it: bind fails on it until it is removed.
+	HolderStaleFile
+)
+
+// String returns the constant's name without its prefix, e.g. "FileCopy".
+func (k HolderKind) String() string {
+	names := [...]string{"Process", "Conn", "FileCopy", "Child", "Forking", "Unseen", "StaleFile"}
+	if int(k) < len(names) {
+		return names[k]
+	}
+	return fmt.Sprintf("HolderKind(%d)", k)
+}
+
+// Holder is something that holds a socket, as reported by Holders and in
+// the errors of Close and ListenPacket.
+type Holder struct {
+	Kind    HolderKind
+	PID     int    // process holding the socket; 0 if not known
+	FD      int    // descriptor number in that process; -1 if not known
+	Command string // the process's command name (/proc/<pid>/comm), if known
+	Inode   uint64 // the socket's inode; 0 if not known
+	Addr    string // the address the socket is bound to (a wildcard bind blocks a specific address on its port)
+
+	// For sockets opened through safeudp in this process: where the conn
+	// was opened (file:line of the caller of ListenPacket or Wrap), and
+	// for a File() copy, where File was called.
+	OpenedAt string
+	CopiedAt string
+
+	// Dropped is set on a File() copy that was dropped without Close: it
+	// holds the socket until its finalizer runs.
+	Dropped bool
+
+	// Err is set when the holder could not be fully identified, for
+	// example because some processes' descriptors cannot be read.
+	Err error
+
+	asked string // the address asked about; Addr is printed when it differs
+	self  bool   // PID is this process
+}
+
+// Transient reports whether the holder is expected to let go by itself
+// within milliseconds: a child between fork and exec, or a socket being
+// closed. Every other holder is long-lived.
+func (h Holder) Transient() bool {
+	return h.Kind == HolderForking || (h.Kind == HolderUnseen && h.Err == nil)
+}
+
+// String describes the holder in the words used by error messages, for
+// example `pid 4242 "sleep" fd 7` or `this process fd 9, a File() copy of
+// the socket opened at main.go:42`.
+func (h Holder) String() string {
+	var b strings.Builder
+	switch {
+	case h.Kind == HolderStaleFile:
+		fmt.Fprintf(&b, "a stale socket file %s with no socket bound to it", h.Addr)
+		return b.String()
+	case h.Kind == HolderUnseen:
+		b.WriteString("no visible descriptor")
+		if h.Inode != 0 {
+			fmt.Fprintf(&b, " (socket inode %d)", h.Inode)
+		}
+	case h.self:
+		fmt.Fprintf(&b, "this process fd %d", h.FD)
+	default:
+		fmt.Fprintf(&b, "pid %d %q fd %d", h.PID, h.Command, h.FD)
+	}
+	if h.Addr != "" && h.Addr != h.asked {
+		fmt.Fprintf(&b, " bound to %s", h.Addr)
+	}
+	switch h.Kind {
+	case HolderConn:
+		fmt.Fprintf(&b, ", a safeudp conn opened at %s", h.OpenedAt)
+	case HolderFileCopy:
+		if h.Dropped {
+			b.WriteString(", a dropped File() copy (closed only when its finalizer runs)")
+		} else {
+			b.WriteString(", a File() copy")
+		}
+		if h.CopiedAt != "" {
+			fmt.Fprintf(&b, " made at %s", h.CopiedAt)
+		}
+		fmt.Fprintf(&b, " of the socket opened at %s", h.OpenedAt)
+	case HolderChild:
+		b.WriteString(", a child of this process")
+	case HolderForking:
+		b.WriteString(", a child of this process between fork and exec")
+	}
+	if h.Err != nil {
+		fmt.Fprintf(&b, " (%v)", h.Err)
+	}
+	return b.String()
+}
+
+// Holders lists what holds a UDP port or a unixgram path on this machine
+// (in this process's network namespace): every socket whose bind would
+// make a bind of address fail, with each descriptor that holds it. For UDP,
+// a socket bound to the wildcard address on the same port is reported with
+// its own Addr; for unixgram, a socket file with no socket is reported as
+// HolderStaleFile. An address nothing holds gives an empty list and no
+// error.
+//
+// network is "udp", "udp4", "udp6" or "unixgram"; address is host:port
+// (port not 0) or a socket path. Processes whose descriptors cannot be read
+// (other users' processes, without CAP_SYS_PTRACE) are not skipped
+// silently: a socket no readable descriptor holds is reported as
+// HolderUnseen, with an Err that names them.
+//
+// Holders is supported on Linux, where it reads /proc; elsewhere it returns
+// an error that says so. It is a snapshot: holders may come and go while it
+// runs.
+func Holders(network, address string) ([]Holder, error) {
+	switch network {
+	case "udp", "udp4", "udp6", "unixgram":
+	default:
+		return nil, &UnsupportedNetworkError{Network: network}
+	}
+	return holders(network, address)
+}
+
+// joinHolders formats holders as "by A; by B".
+func joinHolders(hs []Holder) string {
+	var b strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("by ")
+		b.WriteString(h.String())
+	}
+	return b.String()
+}
+
+// ReleaseError is the error of a Close or Shutdown whose socket the kernel
+// still holds. It wraps ErrNotReleased, and ErrHeldElsewhere too when a
+// holder is long-lived (see Holder.Transient).
+type ReleaseError struct {
+	Network  string
+	Addr     string
+	Holders  []Holder      // what held the socket at the last look; may be empty
+	Waited   time.Duration // how long Close waited for a transient holder; 0 when reported at once
+	Attempts int           // how many times the kernel's tables were checked
+}
+
+// longLived reports whether a holder that will not let go by itself holds
+// the socket.
+func (e *ReleaseError) longLived() bool {
+	for _, h := range e.Holders {
+		if !h.Transient() {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *ReleaseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "safeudp: %s %s still held after close", e.Network, e.Addr)
+	if e.Waited > 0 {
+		fmt.Fprintf(&b, " (waited %v, %d checks)", e.Waited.Round(time.Millisecond), e.Attempts)
+	}
+	if len(e.Holders) > 0 {
+		b.WriteString(": held ")
+		b.WriteString(joinHolders(e.Holders))
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrNotReleased) hold, and errors.Is(err,
+// ErrHeldElsewhere) when a holder is long-lived.
+func (e *ReleaseError) Is(target error) bool {
+	return target == ErrNotReleased || (target == ErrHeldElsewhere && e.longLived())
+}
+
+// AddrInUseError replaces the Err of the *net.OpError that ListenPacket
+// returns when the address is in use, to name the holders. It unwraps to
+// the original error, so errors.Is(err, syscall.EADDRINUSE) still holds.
+type AddrInUseError struct {
+	Err     error    // the original error: an *os.SyscallError wrapping EADDRINUSE
+	Holders []Holder // what held the address at the last look; may be empty
+}
+
+func (e *AddrInUseError) Error() string {
+	if len(e.Holders) == 0 {
+		return e.Err.Error()
+	}
+	return e.Err.Error() + " (held " + joinHolders(e.Holders) + ")"
+}
+
+// Unwrap returns the original error.
+func (e *AddrInUseError) Unwrap() error { return e.Err }

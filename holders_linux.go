@@ -1,0 +1,212 @@
+package safeudp
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+)
+
+// holders implements Holders on Linux: it finds the sockets that conflict
+// with address in /proc/net, then their descriptors in /proc/<pid>/fd.
+func holders(network, address string) ([]Holder, error) {
+	var socks []udpEntry // for unixgram, local is unused and the path is in paths
+	paths := map[uint64]string{}
+	if network == "unixgram" {
+		data, err := os.ReadFile("/proc/net/unix")
+		if err != nil {
+			return nil, err
+		}
+		want := address
+		if len(want) > 0 && want[0] == 0 { // Go spells abstract names with a leading NUL too
+			want = "@" + want[1:]
+		}
+		for _, e := range parseProcNetUnix(data) {
+			if e.path == want && want != "" {
+				socks = append(socks, udpEntry{ino: e.ino})
+				paths[e.ino] = e.path
+			}
+		}
+		if len(socks) == 0 {
+			if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+				return []Holder{{Kind: HolderStaleFile, FD: -1, Addr: address, asked: address}}, nil
+			}
+			return nil, nil
+		}
+	} else {
+		asked, err := resolveUDP(network, address)
+		if err != nil {
+			return nil, err
+		}
+		for _, file := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				if os.IsNotExist(err) { // no IPv6 in this kernel
+					continue
+				}
+				return nil, err
+			}
+			for _, e := range parseProcNetUDP(data) {
+				if conflicts(asked, e.local) {
+					socks = append(socks, e)
+				}
+			}
+		}
+	}
+	return describe(socks, paths, address), nil
+}
+
+// resolveUDP turns a UDP address into an AddrPort, refusing port 0 (which
+// no bind conflicts with).
+func resolveUDP(network, address string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		ua, rerr := net.ResolveUDPAddr(network, address)
+		if rerr != nil {
+			return netip.AddrPort{}, rerr
+		}
+		ap = ua.AddrPort()
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("safeudp: holders of %s: port 0 is never in use", address)
+	}
+	if !ap.Addr().IsValid() { // ":3001"
+		ap = netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
+	}
+	return ap, nil
+}
+
+// conflicts reports whether a socket bound to have blocks a bind to want:
+// same port, and the same address or a wildcard on either side. IPv4 and
+// IPv4-mapped IPv6 addresses compare equal, and the IPv6 wildcard (bound
+// dual-stack, as Go binds "udp" with no host) covers IPv4 too; a socket
+// bound IPV6_V6ONLY may be reported although it would not block an IPv4
+// bind, since /proc/net does not show that option.
+func conflicts(want, have netip.AddrPort) bool {
+	if want.Port() != have.Port() {
+		return false
+	}
+	w, h := want.Addr().Unmap(), have.Addr().Unmap()
+	if w == h || h.IsUnspecified() && (h.Is6() || w.Is4()) || w.IsUnspecified() && (w.Is6() || h.Is4()) {
+		return true
+	}
+	return false
+}
+
+// describe finds the descriptors that hold socks and describes each as a
+// Holder. paths gives the bound path of unix sockets.
+func describe(socks []udpEntry, paths map[uint64]string, asked string) []Holder {
+	if len(socks) == 0 {
+		return nil
+	}
+	inodes := make(map[uint64]bool, len(socks))
+	for _, s := range socks {
+		inodes[s.ino] = true
+	}
+	scan := scanFDs(inodes)
+	var out []Holder
+	for _, s := range socks {
+		addr := paths[s.ino]
+		if addr == "" && s.local.IsValid() {
+			addr = s.local.String()
+		}
+		if s.local.IsValid() {
+			if ap, err := netip.ParseAddrPort(asked); err == nil && ap == s.local {
+				addr = asked
+			}
+		}
+		out = append(out, holdersOf(s.ino, addr, asked, scan)...)
+	}
+	return out
+}
+
+// holdersOf describes the descriptors scan found for the socket ino.
+func holdersOf(ino uint64, addr, asked string, scan procScan) []Holder {
+	refs := scan.refs[ino]
+	if len(refs) == 0 {
+		h := Holder{Kind: HolderUnseen, FD: -1, Inode: ino, Addr: addr, asked: asked}
+		if len(scan.unreadable) > 0 {
+			h.Err = fmt.Errorf("the descriptors of %d processes cannot be read (pids %s): %w",
+				len(scan.unreadable), pidList(scan.unreadable), scan.firstErr)
+		}
+		return []Holder{h}
+	}
+	self := os.Getpid()
+	var out []Holder
+	for _, r := range refs {
+		h := Holder{Kind: HolderProcess, PID: r.pid, FD: r.fd, Command: procComm(r.pid), Inode: ino, Addr: addr, asked: asked}
+		switch {
+		case r.pid == self:
+			h.self = true
+			classifyOwn(&h)
+		case procParent(r.pid) == self:
+			// A child keeps across exec only what is not close-on-exec:
+			// anything else it holds between fork and exec, and drops
+			// at exec.
+			if fdCloseOnExec(r.pid, r.fd) {
+				h.Kind = HolderForking
+			} else {
+				h.Kind = HolderChild
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// pidList prints at most 10 pids.
+func pidList(pids []int) string {
+	s := fmt.Sprint(pids[:min(len(pids), 10)])
+	if len(pids) > 10 {
+		s = s[:len(s)-1] + " ...]"
+	}
+	return s
+}
+
+// classifyOwn recognizes a descriptor of this process: a live safeudp conn
+// or a File() copy of one.
+func classifyOwn(h *Holder) {
+	for _, c := range liveConns() {
+		// An open conn's descriptor number is its own; a closing
+		// conn's may already be reused.
+		if c.sock.identified() && c.sock.fd == h.FD && (c.sock.ino == 0 || c.sock.ino == h.Inode) && !c.inflight.closing() {
+			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
+		}
+	}
+	if h.Kind == HolderConn {
+		return
+	}
+	copies.mu.Lock()
+	list := slices.Clone(copies.list)
+	copies.mu.Unlock()
+	for _, fc := range list {
+		if fc.fd == h.FD && fc.ino == h.Inode {
+			if open, dropped := fc.state(); open || dropped {
+				h.Kind, h.OpenedAt, h.CopiedAt, h.Dropped = HolderFileCopy, fc.owner.openedAt(), pcString(fc.made), dropped
+				return
+			}
+		}
+	}
+}
+
+// socketHolders describes what holds c's socket, for Close's report.
+func socketHolders(c *core) []Holder {
+	addr := ""
+	if c.laddr != nil {
+		addr = c.laddr.String()
+	}
+	scan := scanFDs(map[uint64]bool{c.sock.ino: true})
+	hs := holdersOf(c.sock.ino, addr, addr, scan)
+	// A copy /proc did not show (it cannot be read, or the copy was
+	// closed meanwhile) is still reported if it is open.
+	for _, fc := range copiesOf(c, false) {
+		if !slices.ContainsFunc(hs, func(h Holder) bool { return h.self && h.FD == fc.fd }) {
+			hs = append(hs, copyHolder(fc))
+		}
+	}
+	if len(hs) > 1 {
+		hs = slices.DeleteFunc(hs, func(h Holder) bool { return h.Kind == HolderUnseen })
+	}
+	return hs
+}

@@ -1,0 +1,47 @@
+//go:build linux
+
+package safeudp
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// BenchmarkVerifyReleased measures what Close adds on Linux when nothing
+// else holds the socket: the fork barrier and one sock_diag lookup that
+// finds the socket gone, for UDP and unixgram.
+func BenchmarkVerifyReleased(b *testing.B) {
+	for _, bc := range []struct{ network, addr string }{
+		{"udp", "127.0.0.1:0"},
+		{"unixgram", ""},
+	} {
+		b.Run(bc.network, func(b *testing.B) {
+			b.ReportAllocs()
+			addr := bc.addr
+			if addr == "" {
+				addr = b.TempDir() + "/s"
+			}
+			pc, err := net.ListenPacket(bc.network, addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rc, err := pc.(syscall.Conn).SyscallConn()
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := &core{}
+			_ = rc.Control(func(fd uintptr) { c.sock = identifyFD(int(fd), bc.network == "udp", false) })
+			if err := pc.Close(); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				if n, err := verifyReleased(ctx, c); n != 1 || err != nil {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
