@@ -96,9 +96,10 @@ type RebindingConn struct {
 	closeCancel context.CancelFunc
 
 	// sem is a context-aware mutex (weight 1) that serializes Rebind with
-	// Rebind and with the close sequence; it guards state.
-	sem   *semaphore.Weighted
-	state closeState
+	// Rebind and with the close sequence; it guards released, set once
+	// Close has released everything.
+	sem      *semaphore.Weighted
+	released bool
 
 	// cur is the socket in service. It is replaced only by Rebind, holding
 	// sem, and then only under optMu, so a setter never writes to a socket
@@ -500,7 +501,7 @@ func (c *RebindingConn) Rebind(ctx context.Context) error {
 		return fmt.Errorf("safeudp: rebind of %s %v: waiting for another rebind: %w", c.network, c.laddr, err)
 	}
 	defer c.sem.Release(1)
-	if c.state != stateOpen {
+	if c.inflight.closing() {
 		return c.errClosed("rebind", nil)
 	}
 	old := c.cur.Load()
@@ -591,7 +592,8 @@ func (c *RebindingConn) rebindGap(ctx context.Context, old *rebindSocket) error 
 	if err != nil {
 		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service without its options: %w", c.network, c.laddr, err)
 	}
-	if closeErr != nil {
+	if closeErr != nil && !errors.Is(closeErr, ErrNotReleased) {
+		// (A holder that kept the old socket let go: the bind worked.)
 		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service; closing the old one: %w", c.network, c.laddr, closeErr)
 	}
 	return nil
@@ -656,7 +658,7 @@ func (c *RebindingConn) shutdown(ctx context.Context) error {
 		return c.shutdownExpired(ctx)
 	}
 	defer c.sem.Release(1)
-	if c.state == stateReleased {
+	if c.released {
 		return c.errClosed("close", nil)
 	}
 	s := c.cur.Load()
@@ -671,7 +673,7 @@ func (c *RebindingConn) shutdown(ctx context.Context) error {
 		return c.shutdownExpired(ctx)
 	}
 	c.pending.clear()
-	c.state = stateReleased
+	c.released = true
 	return err
 }
 

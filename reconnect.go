@@ -48,12 +48,17 @@ const (
 // On failure, what became of pc depends on when it failed:
 //   - If ctx is already done when Rebind is called, Rebind returns ctx's
 //     error at once and pc is left open and usable: nothing happened.
-//   - If closing pc fails or ctx ends while pc drains, Rebind returns
-//     Shutdown's error: pc refuses new calls, and a later Close of pc
-//     finishes the job.
-//   - If the new bind fails, pc is already closed and released: it cannot
-//     be left usable, since its address had to be free for the bind. The
-//     returned conn is nil and the caller must rebind or listen again.
+//   - If ctx ends while pc drains, or pc was already closed, Rebind
+//     returns Shutdown's error: pc refuses new calls, and a later Close of
+//     pc finishes the job.
+//   - If the new bind fails, pc is already closed: it cannot be left
+//     usable, since its address had to be free for the bind. The returned
+//     conn is nil and the caller must rebind or listen again. When closing
+//     pc found its socket still held elsewhere (an error wrapping
+//     ErrNotReleased: a child process that inherited it, a File() copy),
+//     Rebind still tries the bind until ctx ends, since the holder may let
+//     go; if it does not, the bind's error is returned, and on Linux it
+//     names the holders (an *AddrInUseError).
 //
 // Rebind panics if pc is nil.
 func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
@@ -74,9 +79,12 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 		return nil, err
 	}
 	c := coreOf(wrap(pc, "", callerPC(2), nil))
-	if err := c.Shutdown(ctx); err != nil {
+	if err := c.Shutdown(ctx); err != nil && !errors.Is(err, ErrNotReleased) {
 		return nil, err
 	}
+	// pc is closed and drained. If something else still holds its socket
+	// (ErrNotReleased), the bind below fails until the holder lets go,
+	// which it may do before ctx ends; if not, the bind's error names it.
 	npc, err := listenRetry(ctx, &c.lc, network, address, c.opened)
 	if err != nil {
 		return nil, err

@@ -226,6 +226,13 @@ func TestRebindWhenChildProcessHoldsThePort(t *testing.T) {
 	npc, err := safeudp.Rebind(ctx, pc)
 	require.ErrorIs(t, err, syscall.EADDRINUSE, "the child's copy holds the port past the bound")
 	assert.Nil(t, npc)
+	if runtime.GOOS == "linux" {
+		// ListenPacket's error, unchanged, names the holder.
+		var inUse *safeudp.AddrInUseError
+		require.ErrorAs(t, err, &inUse)
+		assert.Contains(t, err.Error(), fmt.Sprintf("pid %d %q", cmd.Process.Pid, "sleep"))
+	}
+	t.Logf("Rebind: %v", err)
 	// pc had to be closed for the bind: it is closed and released.
 	_, err = pc.WriteTo([]byte("x"), pc.LocalAddr())
 	require.ErrorIs(t, err, net.ErrClosed)
