@@ -175,7 +175,7 @@ func TestBrokenConnChild(t *testing.T) {
 	// The hung calls of a broken conn are bounded; a short bound keeps
 	// the child fast. Loopback I/O answers in microseconds.
 	callTimeout = 500 * time.Millisecond
-	blockedWait = 100 * time.Millisecond
+	blockedGrace = 100 * time.Millisecond
 	TestPacketConn(t, mp)
 }
 

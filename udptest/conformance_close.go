@@ -42,42 +42,36 @@ func checkClosed(t *testing.T, err error, what string) bool {
 
 func testCloseUnblocksRead(t *testing.T, c1, c2 net.PacketConn) {
 	buf := make([]byte, maxDatagram)
-	read, blocked := startBlocked(blockedWait, func() ioResult {
+	read := start(func() ioResult {
 		n, addr, err := c1.ReadFrom(buf)
 		return ioResult{n, addr, err}
 	})
-	if !blocked {
-		t.Logf("udptest: ReadFrom was not seen blocked within %v; testing Close anyway", blockedWait)
+	if !read.blocked() {
+		r := read.result
+		t.Errorf("udptest: ReadFrom with no datagram sent and no deadline returned n=%d, addr=%v, err=%v; want it to block until Close", r.n, r.addr, r.err)
+		return
 	}
 	// Close may wait for the read (safeudp's does), so wait for both
 	// at once: a Close that does not unblock the read hangs here too.
-	closed := make(chan error, 1)
-	go func() { closed <- c1.Close() }()
+	closed := start(c1.Close)
 	r, ok := read.wait(t, "ReadFrom blocked when Close was called (Close must unblock it)")
 	if !ok {
 		return
 	}
 	checkClosed(t, r.err, "ReadFrom blocked when Close was called")
-	timer := time.NewTimer(callTimeout)
-	defer timer.Stop()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Errorf("udptest: Close of a conn with a blocked ReadFrom returned %v; the first Close must succeed", err)
-		}
-	case <-timer.C:
-		t.Errorf("udptest: Close did not return within %v of unblocking ReadFrom", callTimeout)
+	if err, ok := closed.wait(t, "Close of a conn with a blocked ReadFrom, once the ReadFrom returned,"); ok && err != nil {
+		t.Errorf("udptest: Close of a conn with a blocked ReadFrom returned %v; the first Close must succeed", err)
 	}
 }
 
 func testCloseUnblocksWrite(t *testing.T, c1, c2 net.PacketConn) {
 	// Write to c2, which never reads, until a write blocks (unixgram
 	// blocks once c2's queue is full; UDP drops instead and never blocks)
-	// or a tenth of blockedWait has passed, then Close c1: the writer must stop with
+	// or the grace has passed, then Close c1: the writer must stop with
 	// net.ErrClosed, whether it was blocked or not.
 	var closed atomic.Bool // set once Close has returned
 	msg := pattern(1, 1024)
-	write, blocked := startBlocked(blockedWait/10, func() error {
+	write := start(func() error {
 		for {
 			_, err := c1.WriteTo(msg, c2.LocalAddr())
 			// A write may fail before Close for a reason of its own
@@ -88,8 +82,9 @@ func testCloseUnblocksWrite(t *testing.T, c1, c2 net.PacketConn) {
 			}
 		}
 	})
-	if blocked {
-		t.Logf("udptest: WriteTo blocked; testing that Close unblocks it")
+	if !write.blocked() {
+		t.Errorf("udptest: WriteTo failed with %v before Close was called", write.result)
+		return
 	}
 	if !closeOK(t, c1, "Close of a conn being written to") {
 		return
