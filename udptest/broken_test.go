@@ -129,6 +129,26 @@ func (c *closeLeavesReadBlocked) Close() error {
 	return nil
 }
 
+// writeSucceedsAfterClose closes its socket, but a WriteTo after Close
+// pretends to succeed without touching it: a loop that writes until a
+// write fails never ends.
+type writeSucceedsAfterClose struct {
+	net.PacketConn
+	closed atomic.Bool // set by the first Close
+}
+
+func (c *writeSucceedsAfterClose) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.closed.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+func (c *writeSucceedsAfterClose) Close() error {
+	c.closed.Store(true)
+	return c.PacketConn.Close()
+}
+
 // brokenPipe makes a udp4 loopback pipe whose conns are wrapped by wrap;
 // its stop closes the sockets underneath.
 func brokenPipe(wrap func(net.PacketConn) net.PacketConn) MakePacketPipe {
@@ -149,15 +169,21 @@ var brokenPipes = map[string]MakePacketPipe{
 	"close-leaves-read-blocked": brokenPipe(func(pc net.PacketConn) net.PacketConn {
 		return &closeLeavesReadBlocked{PacketConn: pc}
 	}),
+	"write-succeeds-after-close": brokenPipe(func(pc net.PacketConn) net.PacketConn {
+		return &writeSucceedsAfterClose{PacketConn: pc}
+	}),
 }
 
 // TestBrokenConnChild runs the suite on the broken conn named by
 // UDPTEST_BROKEN_CHILD; it runs only as the child of the tests below.
+// Whatever the conn, once every pipe is stopped no call the suite started
+// may still be running: the subtest Leftovers checks that.
 func TestBrokenConnChild(t *testing.T) {
 	kind := os.Getenv(brokenChildEnv)
 	if kind == "" {
 		t.Skip("runs only as a child process of TestPacketConnReports*")
 	}
+	defer t.Run("Leftovers", func(t *testing.T) { VerifyNone(t) })
 	if kind == "hangs" {
 		// A subtest that blocks outside the suite's bounded calls: only
 		// the watchdog can end it.
@@ -173,7 +199,9 @@ func TestBrokenConnChild(t *testing.T) {
 	mp, ok := brokenPipes[kind]
 	require.True(t, ok, "unknown broken conn %q", kind)
 	// The hung calls of a broken conn are bounded; a short bound keeps
-	// the child fast. Loopback I/O answers in microseconds.
+	// the child fast, as loopback I/O answers in microseconds. A longer
+	// grace than the default makes sure that a call has reached the
+	// broken conn before the suite closes it, even on a busy machine.
 	callTimeout = 500 * time.Millisecond
 	blockedGrace = 100 * time.Millisecond
 	TestPacketConn(t, mp)
@@ -243,4 +271,11 @@ func TestPacketConnWatchdogTearsDownAHungSubtest(t *testing.T) {
 	assert.Equal(t, []string{"Hang"}, failed, "output:\n%s", out)
 	assert.Contains(t, out, "watchdog: TestBrokenConnChild/Hang still running after 200ms")
 	assert.Contains(t, out, "the hung ReadFrom returned", "stop unblocks the hung call")
+}
+
+func TestPacketConnReportsAWriteThatSucceedsAfterClose(t *testing.T) {
+	t.Parallel()
+	failed, out := runBrokenChild(t, "write-succeeds-after-close")
+	assert.Equal(t, []string{"CallsAfterClose", "CloseUnblocksWrite"}, failed, "output:\n%s", out)
+	assert.Contains(t, out, "WriteTo that started after Close had returned succeeded")
 }

@@ -64,36 +64,50 @@ func testCloseUnblocksRead(t *testing.T, c1, c2 net.PacketConn) {
 	}
 }
 
+// writeOutcome is how the WriteTo loop of CloseUnblocksWrite ended.
+type writeOutcome struct {
+	err        error // the error of the last WriteTo
+	afterClose bool  // the last WriteTo started after Close had returned
+}
+
 func testCloseUnblocksWrite(t *testing.T, c1, c2 net.PacketConn) {
-	// Write to c2, which never reads, until a write blocks (unixgram
-	// blocks once c2's queue is full; UDP drops instead and never blocks)
-	// or the grace has passed, then Close c1: the writer must stop with
-	// net.ErrClosed, whether it was blocked or not.
-	var closed atomic.Bool // set once Close has returned
+	// Write to c2, which never reads, in a loop: unixgram blocks once c2's
+	// queue is full; UDP drops instead and never blocks. Close c1 while
+	// the loop runs: the write in progress, or at the latest the first
+	// write that starts after Close has returned, must fail with
+	// net.ErrClosed, and the loop ends there whatever the outcome.
+	var closeReturned atomic.Bool
 	msg := pattern(1, 1024)
-	write := start(func() error {
+	write := start(func() writeOutcome {
 		for {
+			after := closeReturned.Load()
 			_, err := c1.WriteTo(msg, c2.LocalAddr())
 			// A write may fail before Close for a reason of its own
-			// (some systems report a full buffer); only the first
-			// failure after Close is judged.
-			if err != nil && (errors.Is(err, net.ErrClosed) || closed.Load()) {
-				return err
+			// (some systems report a full buffer); such a failure is
+			// not judged.
+			if after || errors.Is(err, net.ErrClosed) {
+				return writeOutcome{err, after}
 			}
 		}
 	})
 	if !write.blocked() {
-		t.Errorf("udptest: WriteTo failed with %v before Close was called", write.result)
+		t.Errorf("udptest: WriteTo failed with %v before Close was called", write.result.err)
 		return
 	}
-	if !closeOK(t, c1, "Close of a conn being written to") {
+	closed := closeOK(t, c1, "Close of a conn being written to")
+	closeReturned.Store(true) // ends the loop even if Close failed or hung
+	if !closed {
 		return
 	}
-	closed.Store(true)
-	err, ok := write.wait(t, "the WriteTo loop running when Close was called (Close must unblock a blocked WriteTo)")
-	if ok {
-		checkClosed(t, err, "WriteTo running or blocked when Close was called")
+	w, ok := write.wait(t, "the WriteTo loop running when Close was called (Close must unblock a blocked WriteTo)")
+	if !ok {
+		return
 	}
+	if w.afterClose && w.err == nil {
+		t.Errorf("udptest: WriteTo that started after Close had returned succeeded; want an error wrapping net.ErrClosed")
+		return
+	}
+	checkClosed(t, w.err, "WriteTo running or blocked when Close was called")
 }
 
 func testCallsAfterClose(t *testing.T, c1, c2 net.PacketConn) {
