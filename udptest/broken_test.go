@@ -149,6 +149,18 @@ func (c *writeSucceedsAfterClose) Close() error {
 	return c.PacketConn.Close()
 }
 
+// reportsOwnAddress returns its own LocalAddr as the sender of every
+// datagram it reads, mixing up the two ends.
+type reportsOwnAddress struct{ net.PacketConn }
+
+func (c reportsOwnAddress) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		addr = c.LocalAddr()
+	}
+	return n, addr, err
+}
+
 // brokenPipe makes a udp4 loopback pipe whose conns are wrapped by wrap;
 // its stop closes the sockets underneath.
 func brokenPipe(wrap func(net.PacketConn) net.PacketConn) MakePacketPipe {
@@ -172,6 +184,7 @@ var brokenPipes = map[string]MakePacketPipe{
 	"write-succeeds-after-close": brokenPipe(func(pc net.PacketConn) net.PacketConn {
 		return &writeSucceedsAfterClose{PacketConn: pc}
 	}),
+	"reports-own-address": brokenPipe(func(pc net.PacketConn) net.PacketConn { return reportsOwnAddress{pc} }),
 }
 
 // TestBrokenConnChild runs the suite on the broken conn named by
@@ -278,4 +291,18 @@ func TestPacketConnReportsAWriteThatSucceedsAfterClose(t *testing.T) {
 	failed, out := runBrokenChild(t, "write-succeeds-after-close")
 	assert.Equal(t, []string{"CallsAfterClose", "CloseUnblocksWrite"}, failed, "output:\n%s", out)
 	assert.Contains(t, out, "WriteTo that started after Close had returned succeeded")
+}
+
+func TestPacketConnReportsAWrongSenderAddress(t *testing.T) {
+	t.Parallel()
+	failed, out := runBrokenChild(t, "reports-own-address")
+	assert.Equal(t, []string{
+		"BasicIO",
+		"ClearedDeadline",
+		"ConcurrentMethods",
+		"FutureDeadline",
+		"SenderAddress",
+		"ZeroLengthDatagram",
+	}, failed, "output:\n%s", out)
+	assert.Contains(t, out, "ReadFrom returned the sender address")
 }
