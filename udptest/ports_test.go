@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -214,4 +215,48 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 		require.NoError(t, c.stdin.Close())
 		assert.NoError(t, c.cmd.Wait(), "child %d", i)
 	}
+}
+
+func TestPortLockDirIsTheUsersOwn(t *testing.T) {
+	dir, err := portLockDir()
+	require.NoError(t, err)
+	owner, err := lockDirOwner()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(os.TempDir(), "safeudp-ports-"+owner), dir)
+	if runtime.GOOS != "windows" {
+		assert.Equal(t, "safeudp-ports-"+strconv.Itoa(os.Getuid()), filepath.Base(dir))
+		fi, err := os.Lstat(dir)
+		require.NoError(t, err)
+		assert.Zero(t, fi.Mode().Perm()&0o077, "mode %v: the directory is the user's alone", fi.Mode())
+	}
+}
+
+func TestReservePortRefusesALockDirOthersMayWrite(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the lock directory lies in the user's own temporary directory")
+	}
+	tmp, err := os.MkdirTemp("", "su")
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, os.RemoveAll(tmp)) })
+	t.Setenv("TMPDIR", tmp)
+	dir := filepath.Join(tmp, "safeudp-ports-"+strconv.Itoa(os.Getuid()))
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.Chmod(dir, 0o777)) // as a directory made by someone with umask 0 would be
+
+	ft := new(fakeTB)
+	ft.run(func() { ReservePort(ft) })
+	require.True(t, ft.fatal)
+	assert.Contains(t, ft.errs()[0], dir+": may be written by other users")
+
+	if os.Getuid() == 0 {
+		// Root can make the directory another user's, as that user
+		// could have made it first.
+		require.NoError(t, os.Chmod(dir, 0o700))
+		require.NoError(t, os.Chown(dir, 65534, 65534))
+		ft = new(fakeTB)
+		ft.run(func() { ReservePort(ft) })
+		require.True(t, ft.fatal)
+		assert.Contains(t, ft.errs()[0], dir+": is owned by uid 65534")
+	}
+	ft.cleanup()
 }
