@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,12 +158,13 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 	span := portRange{lo, lo + crossProcessRange - 1}
 	portCandidates = func() []portRange { return []portRange{span} }
 
+	// The context kills the children if the test ends early; cleanups
+	// run last-in first-out, so cancel runs after every child's stop.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	type child struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		ports chan []int
+		ports chan []int   // the ports the child printed; closed without them if it did not
+		stop  func() error // ends the child and returns what cmd.Wait returned
 	}
 	var children []child
 	for range 2 {
@@ -173,23 +175,34 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		c := child{cmd: cmd, stdin: stdin, ports: make(chan []int, 1)}
+		ports := make(chan []int, 1)
+		eof := make(chan struct{}) // closed once stdout has been read to the end
 		go func() {
+			defer close(eof)
+			defer close(ports)
 			sc := bufio.NewScanner(stdout)
-			var got []int
 			for sc.Scan() {
-				if list, ok := strings.CutPrefix(sc.Text(), "PORTS "); ok {
+				if list, ok := strings.CutPrefix(sc.Text(), "PORTS "); ok && len(ports) == 0 {
+					var got []int
 					for _, f := range strings.Fields(list) {
 						p, _ := strconv.Atoi(f)
 						got = append(got, p)
 					}
-					c.ports <- got
+					ports <- got
 				}
 			}
-			close(c.ports)
-			_, _ = io.Copy(io.Discard, stdout)
+			_, _ = io.Copy(io.Discard, stdout) // after a line too long to scan
 		}()
-		children = append(children, c)
+		// os/exec: Wait closes the pipe, so every read of it must be
+		// done before Wait. The child exits once its standard input
+		// closes (or the context kills it), which ends its output.
+		stop := sync.OnceValue(func() error {
+			_ = stdin.Close()
+			<-eof
+			return cmd.Wait()
+		})
+		t.Cleanup(func() { _ = stop() })
+		children = append(children, child{ports: ports, stop: stop})
 	}
 	// This process reserves at the same time as its children.
 	owner := make(map[int]string)
@@ -212,8 +225,7 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 	}
 	assert.Len(t, owner, 3*crossProcessCount)
 	for i, c := range children {
-		require.NoError(t, c.stdin.Close())
-		assert.NoError(t, c.cmd.Wait(), "child %d", i)
+		assert.NoError(t, c.stop(), "child %d", i)
 	}
 }
 
