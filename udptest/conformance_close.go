@@ -91,7 +91,7 @@ func testCloseUnblocksWrite(t *testing.T, c1, c2 net.PacketConn) {
 		}
 	})
 	if !write.blocked() {
-		t.Errorf("udptest: WriteTo failed with %v before Close was called", write.result.err)
+		t.Errorf("udptest: WriteTo failed with %v, which wraps net.ErrClosed, before Close was called", write.result.err)
 		return
 	}
 	closed := closeOK(t, c1, "Close of a conn being written to")

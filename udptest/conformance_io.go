@@ -403,7 +403,9 @@ func testConcurrentMethods(t *testing.T, c1, c2 net.PacketConn) {
 		}
 	}
 	close(stop)
-	wg.Wait()
+	if _, ok := within(t, "the goroutines setting deadlines", func() bool { wg.Wait(); return true }); !ok {
+		return
+	}
 	close(errs)
 	for err := range errs {
 		t.Errorf("udptest: setting a deadline while I/O runs failed: %v", err)
