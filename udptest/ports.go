@@ -238,14 +238,14 @@ type portLock struct {
 func portLockDir() (string, error) {
 	owner, err := lockDirOwner()
 	if err != nil {
-		return "", fmt.Errorf("udptest: port lock directory: %w", err)
+		return "", fmt.Errorf("port lock directory: %w", err)
 	}
 	dir := filepath.Join(os.TempDir(), "safeudp-ports-"+owner)
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("udptest: port lock directory: %w", err)
+		return "", fmt.Errorf("port lock directory: %w", err)
 	}
 	if err := checkLockDir(dir); err != nil {
-		return "", fmt.Errorf("udptest: port lock directory %s: %w", dir, err)
+		return "", fmt.Errorf("port lock directory %s: %w", dir, err)
 	}
 	return dir, nil
 }
@@ -306,7 +306,7 @@ func openPortLockFile(port int) (*os.File, error) {
 	}
 	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("udptest: port lock file: %w", err)
+		return nil, fmt.Errorf("port lock file: %w", err)
 	}
 	return f, nil
 }

@@ -58,5 +58,5 @@ func lockPortFile(port int) (*os.File, bool, error) {
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		return nil, false, nil
 	}
-	return nil, false, fmt.Errorf("udptest: lock port %d: %w", port, os.NewSyscallError("flock", err))
+	return nil, false, fmt.Errorf("lock port %d: %w", port, os.NewSyscallError("flock", err))
 }

@@ -40,5 +40,5 @@ func lockPortFile(port int) (*os.File, bool, error) {
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
 		return nil, false, nil
 	}
-	return nil, false, fmt.Errorf("udptest: lock port %d: %w", port, os.NewSyscallError("LockFileEx", err))
+	return nil, false, fmt.Errorf("lock port %d: %w", port, os.NewSyscallError("LockFileEx", err))
 }
