@@ -1,6 +1,7 @@
 package safeudp_test
 
 import (
+	"fmt"
 	"net"
 	"testing"
 
@@ -19,8 +20,9 @@ func TestPacketConnConformanceOfNetBaseline(t *testing.T) {
 }
 
 // listenAs returns a listen function for udptest.ListenPipe that opens a
-// safeudp conn and checks that it has the concrete type want.
-func listenAs[T net.PacketConn](t *testing.T, listen func(network, address string) (net.PacketConn, error)) func(network, address string) (net.PacketConn, error) {
+// safeudp conn and fails, so that the pipe fails, unless it has the
+// concrete type T.
+func listenAs[T net.PacketConn](listen func(network, address string) (net.PacketConn, error)) func(network, address string) (net.PacketConn, error) {
 	return func(network, address string) (net.PacketConn, error) {
 		pc, err := listen(network, address)
 		if err != nil {
@@ -29,7 +31,7 @@ func listenAs[T net.PacketConn](t *testing.T, listen func(network, address strin
 		if _, ok := pc.(T); !ok {
 			pc.Close()
 			var want T
-			t.Fatalf("%s conn is a %T, want a %T", network, pc, want)
+			return nil, fmt.Errorf("%s conn is a %T, want a %T", network, pc, want)
 		}
 		return pc, nil
 	}
@@ -38,13 +40,13 @@ func listenAs[T net.PacketConn](t *testing.T, listen func(network, address strin
 func TestPacketConnConformanceOfUDPConn(t *testing.T) {
 	for _, network := range []string{"udp4", "udp6"} {
 		t.Run(network, func(t *testing.T) {
-			udptest.TestPacketConn(t, udptest.ListenPipe(network, listenAs[*safeudp.UDPConn](t, safeudp.ListenPacket)))
+			udptest.TestPacketConn(t, udptest.ListenPipe(network, listenAs[*safeudp.UDPConn](safeudp.ListenPacket)))
 		})
 	}
 }
 
 func TestPacketConnConformanceOfUnixConn(t *testing.T) {
-	udptest.TestPacketConn(t, udptest.ListenPipe("unixgram", listenAs[*safeudp.UnixConn](t, safeudp.ListenPacket)))
+	udptest.TestPacketConn(t, udptest.ListenPipe("unixgram", listenAs[*safeudp.UnixConn](safeudp.ListenPacket)))
 }
 
 // Wrap of a *net.UDPConn gives a *UDPConn, like ListenPacket, but through
@@ -57,7 +59,7 @@ func TestPacketConnConformanceOfWrappedNetConn(t *testing.T) {
 		}
 		return safeudp.Wrap(pc), nil
 	}
-	udptest.TestPacketConn(t, udptest.ListenPipe("udp4", listenAs[*safeudp.UDPConn](t, wrapped)))
+	udptest.TestPacketConn(t, udptest.ListenPipe("udp4", listenAs[*safeudp.UDPConn](wrapped)))
 }
 
 // unknownConn hides the concrete type of a net conn, as a conn from
@@ -77,7 +79,7 @@ func TestPacketConnConformanceOfPacketConn(t *testing.T) {
 				}
 				return safeudp.Wrap(unknownConn{pc}), nil
 			}
-			udptest.TestPacketConn(t, udptest.ListenPipe(network, listenAs[*safeudp.PacketConn](t, wrapped)))
+			udptest.TestPacketConn(t, udptest.ListenPipe(network, listenAs[*safeudp.PacketConn](wrapped)))
 		})
 	}
 }

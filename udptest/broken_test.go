@@ -129,6 +129,38 @@ func (c *closeLeavesReadBlocked) Close() error {
 	return nil
 }
 
+// writeSucceedsAfterClose closes its socket, but a WriteTo after Close
+// pretends to succeed without touching it: a loop that writes until a
+// write fails never ends.
+type writeSucceedsAfterClose struct {
+	net.PacketConn
+	closed atomic.Bool // set by the first Close
+}
+
+func (c *writeSucceedsAfterClose) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.closed.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+func (c *writeSucceedsAfterClose) Close() error {
+	c.closed.Store(true)
+	return c.PacketConn.Close()
+}
+
+// reportsOwnAddress returns its own LocalAddr as the sender of every
+// datagram it reads, mixing up the two ends.
+type reportsOwnAddress struct{ net.PacketConn }
+
+func (c reportsOwnAddress) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		addr = c.LocalAddr()
+	}
+	return n, addr, err
+}
+
 // brokenPipe makes a udp4 loopback pipe whose conns are wrapped by wrap;
 // its stop closes the sockets underneath.
 func brokenPipe(wrap func(net.PacketConn) net.PacketConn) MakePacketPipe {
@@ -149,10 +181,16 @@ var brokenPipes = map[string]MakePacketPipe{
 	"close-leaves-read-blocked": brokenPipe(func(pc net.PacketConn) net.PacketConn {
 		return &closeLeavesReadBlocked{PacketConn: pc}
 	}),
+	"write-succeeds-after-close": brokenPipe(func(pc net.PacketConn) net.PacketConn {
+		return &writeSucceedsAfterClose{PacketConn: pc}
+	}),
+	"reports-own-address": brokenPipe(func(pc net.PacketConn) net.PacketConn { return reportsOwnAddress{pc} }),
 }
 
 // TestBrokenConnChild runs the suite on the broken conn named by
 // UDPTEST_BROKEN_CHILD; it runs only as the child of the tests below.
+// Whatever the conn, once every pipe is stopped no call the suite started
+// may still be running: the last subtest, Leftovers, checks that.
 func TestBrokenConnChild(t *testing.T) {
 	kind := os.Getenv(brokenChildEnv)
 	if kind == "" {
@@ -168,15 +206,19 @@ func TestBrokenConnChild(t *testing.T) {
 				t.Logf("the hung ReadFrom returned %v", err)
 			})
 		})
-		return
+	} else {
+		mp, ok := brokenPipes[kind]
+		require.True(t, ok, "unknown broken conn %q", kind)
+		// The hung calls of a broken conn are bounded; a short bound
+		// keeps the child fast, as loopback I/O answers in
+		// microseconds. A longer grace than the default makes sure that
+		// a call has reached the broken conn before the suite closes
+		// it, even on a busy machine.
+		callTimeout = 500 * time.Millisecond
+		blockedGrace = 100 * time.Millisecond
+		TestPacketConn(t, mp)
 	}
-	mp, ok := brokenPipes[kind]
-	require.True(t, ok, "unknown broken conn %q", kind)
-	// The hung calls of a broken conn are bounded; a short bound keeps
-	// the child fast. Loopback I/O answers in microseconds.
-	callTimeout = 500 * time.Millisecond
-	blockedWait = 100 * time.Millisecond
-	TestPacketConn(t, mp)
+	t.Run("Leftovers", func(t *testing.T) { VerifyNone(t) })
 }
 
 var failedSubtest = regexp.MustCompile(`--- FAIL: TestBrokenConnChild/(\w+)`)
@@ -243,4 +285,25 @@ func TestPacketConnWatchdogTearsDownAHungSubtest(t *testing.T) {
 	assert.Equal(t, []string{"Hang"}, failed, "output:\n%s", out)
 	assert.Contains(t, out, "watchdog: TestBrokenConnChild/Hang still running after 200ms")
 	assert.Contains(t, out, "the hung ReadFrom returned", "stop unblocks the hung call")
+}
+
+func TestPacketConnReportsAWriteThatSucceedsAfterClose(t *testing.T) {
+	t.Parallel()
+	failed, out := runBrokenChild(t, "write-succeeds-after-close")
+	assert.Equal(t, []string{"CallsAfterClose", "CloseUnblocksWrite"}, failed, "output:\n%s", out)
+	assert.Contains(t, out, "WriteTo that started after Close had returned succeeded")
+}
+
+func TestPacketConnReportsAWrongSenderAddress(t *testing.T) {
+	t.Parallel()
+	failed, out := runBrokenChild(t, "reports-own-address")
+	assert.Equal(t, []string{
+		"BasicIO",
+		"ClearedDeadline",
+		"ConcurrentMethods",
+		"FutureDeadline",
+		"SenderAddress",
+		"ZeroLengthDatagram",
+	}, failed, "output:\n%s", out)
+	assert.Contains(t, out, "ReadFrom returned the sender address")
 }

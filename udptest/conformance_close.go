@@ -42,63 +42,72 @@ func checkClosed(t *testing.T, err error, what string) bool {
 
 func testCloseUnblocksRead(t *testing.T, c1, c2 net.PacketConn) {
 	buf := make([]byte, maxDatagram)
-	read, blocked := startBlocked(blockedWait, func() ioResult {
+	read := start(func() ioResult {
 		n, addr, err := c1.ReadFrom(buf)
 		return ioResult{n, addr, err}
 	})
-	if !blocked {
-		t.Logf("udptest: ReadFrom was not seen blocked within %v; testing Close anyway", blockedWait)
+	if !read.blocked() {
+		r := read.result
+		t.Errorf("udptest: ReadFrom with no datagram sent and no deadline returned n=%d, addr=%v, err=%v; want it to block until Close", r.n, r.addr, r.err)
+		return
 	}
 	// Close may wait for the read (safeudp's does), so wait for both
 	// at once: a Close that does not unblock the read hangs here too.
-	closed := make(chan error, 1)
-	go func() { closed <- c1.Close() }()
+	closed := start(c1.Close)
 	r, ok := read.wait(t, "ReadFrom blocked when Close was called (Close must unblock it)")
 	if !ok {
 		return
 	}
 	checkClosed(t, r.err, "ReadFrom blocked when Close was called")
-	timer := time.NewTimer(callTimeout)
-	defer timer.Stop()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Errorf("udptest: Close of a conn with a blocked ReadFrom returned %v; the first Close must succeed", err)
-		}
-	case <-timer.C:
-		t.Errorf("udptest: Close did not return within %v of unblocking ReadFrom", callTimeout)
+	if err, ok := closed.wait(t, "Close of a conn with a blocked ReadFrom, once the ReadFrom returned,"); ok && err != nil {
+		t.Errorf("udptest: Close of a conn with a blocked ReadFrom returned %v; the first Close must succeed", err)
 	}
 }
 
+// writeOutcome is how the WriteTo loop of CloseUnblocksWrite ended.
+type writeOutcome struct {
+	err        error // the error of the last WriteTo
+	afterClose bool  // the last WriteTo started after Close had returned
+}
+
 func testCloseUnblocksWrite(t *testing.T, c1, c2 net.PacketConn) {
-	// Write to c2, which never reads, until a write blocks (unixgram
-	// blocks once c2's queue is full; UDP drops instead and never blocks)
-	// or a tenth of blockedWait has passed, then Close c1: the writer must stop with
-	// net.ErrClosed, whether it was blocked or not.
-	var closed atomic.Bool // set once Close has returned
+	// Write to c2, which never reads, in a loop: unixgram blocks once c2's
+	// queue is full; UDP drops instead and never blocks. Close c1 while
+	// the loop runs: the write in progress, or at the latest the first
+	// write that starts after Close has returned, must fail with
+	// net.ErrClosed, and the loop ends there whatever the outcome.
+	var closeReturned atomic.Bool
 	msg := pattern(1, 1024)
-	write, blocked := startBlocked(blockedWait/10, func() error {
+	write := start(func() writeOutcome {
 		for {
+			after := closeReturned.Load()
 			_, err := c1.WriteTo(msg, c2.LocalAddr())
 			// A write may fail before Close for a reason of its own
-			// (some systems report a full buffer); only the first
-			// failure after Close is judged.
-			if err != nil && (errors.Is(err, net.ErrClosed) || closed.Load()) {
-				return err
+			// (some systems report a full buffer); such a failure is
+			// not judged.
+			if after || errors.Is(err, net.ErrClosed) {
+				return writeOutcome{err, after}
 			}
 		}
 	})
-	if blocked {
-		t.Logf("udptest: WriteTo blocked; testing that Close unblocks it")
-	}
-	if !closeOK(t, c1, "Close of a conn being written to") {
+	if !write.blocked() {
+		t.Errorf("udptest: WriteTo failed with %v, which wraps net.ErrClosed, before Close was called", write.result.err)
 		return
 	}
-	closed.Store(true)
-	err, ok := write.wait(t, "the WriteTo loop running when Close was called (Close must unblock a blocked WriteTo)")
-	if ok {
-		checkClosed(t, err, "WriteTo running or blocked when Close was called")
+	closed := closeOK(t, c1, "Close of a conn being written to")
+	closeReturned.Store(true) // ends the loop even if Close failed or hung
+	if !closed {
+		return
 	}
+	w, ok := write.wait(t, "the WriteTo loop running when Close was called (Close must unblock a blocked WriteTo)")
+	if !ok {
+		return
+	}
+	if w.afterClose && w.err == nil {
+		t.Errorf("udptest: WriteTo that started after Close had returned succeeded; want an error wrapping net.ErrClosed")
+		return
+	}
+	checkClosed(t, w.err, "WriteTo running or blocked when Close was called")
 }
 
 func testCallsAfterClose(t *testing.T, c1, c2 net.PacketConn) {

@@ -315,7 +315,7 @@ func testConcurrentReadWrite(t *testing.T, c1, c2 net.PacketConn) {
 	// Wait for every datagram, then stop the readers with one stop
 	// datagram each.
 	for d, tl := range tallies {
-		if !waitClosed(t, tl.all, fmt.Sprintf("receiving all %d datagrams of direction %d", want, d+1)) {
+		if !await(t, tl.all, fmt.Sprintf("direction %d did not receive all %d datagrams", d+1, want)) {
 			tl.mu.Lock()
 			t.Errorf("udptest: direction %d: received %d of %d datagrams", d+1, len(tl.seen), want)
 			tl.mu.Unlock()
@@ -403,7 +403,9 @@ func testConcurrentMethods(t *testing.T, c1, c2 net.PacketConn) {
 		}
 	}
 	close(stop)
-	wg.Wait()
+	if _, ok := within(t, "the goroutines setting deadlines", func() bool { wg.Wait(); return true }); !ok {
+		return
+	}
 	close(errs)
 	for err := range errs {
 		t.Errorf("udptest: setting a deadline while I/O runs failed: %v", err)

@@ -4,10 +4,10 @@
 // golang.org/x/net/nettest.
 //
 // Listen and Pair give a test loopback conns (or temporary unixgram
-// sockets) that are closed at cleanup, failing the test if the close did
-// not release them. ReservePort hands out fixed ports that no other test
-// binary on the machine gets at the same time, for tests that must re-bind
-// a known port. VerifyNone and VerifyTestMain fail a test that leaves a
+// sockets) that are closed at cleanup, failing the test with any error that
+// Close returns. ReservePort hands out fixed ports that no other test
+// binary of the same user gets at the same time, for tests that must
+// re-bind a known port. VerifyNone and VerifyTestMain fail a test that leaves a
 // safeudp conn open, leaks a descriptor (on Linux) or leaks a goroutine.
 // TestPacketConn checks that a net.PacketConn keeps the contract of the net
 // package; like nettest.TestConn it can miss bugs, but it raises no false

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/safeudp/safeudp"
 	"github.com/safeudp/safeudp/udptest"
@@ -38,6 +39,11 @@ func ExamplePair() {
 	if _, err := a.WriteTo([]byte("ping"), b.LocalAddr()); err != nil {
 		t.Fatalf("WriteTo: %v", err)
 	}
+	// Bound every read in a test: a lost datagram fails the test rather
+	// than hanging it.
+	if err := b.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatalf("SetReadDeadline: %v", err)
+	}
 	buf := make([]byte, 64)
 	n, from, err := b.ReadFrom(buf)
 	if err != nil {
@@ -70,7 +76,8 @@ func ExampleReservePort() {
 }
 
 // Run the conformance suite on a conn type of your own: here safeudp's,
-// made by safeudp.ListenPacket on loopback UDP.
+// made by safeudp.ListenPacket on loopback UDP. (The suite needs a
+// *testing.T, so this example is compiled but not run.)
 func ExampleTestPacketConn() {
 	// In a _test.go file:
 	testConformance := func(t *testing.T) {
@@ -81,17 +88,28 @@ func ExampleTestPacketConn() {
 
 // Check, when a test ends, that it left no safeudp conn open, no
 // descriptor and no goroutine behind. The cleanup is registered first so
-// that it runs last, after the cleanups of Listen and Pair.
+// that it runs last, after the cleanups of Listen and Pair. VerifyNone sees
+// the whole process, so the test must not run in parallel with others;
+// IgnoreCurrent leaves out what was there before the test (here, the pipe
+// and goroutine with which the testing package captures this example's
+// output).
 func ExampleVerifyNone() {
-	testRestart := func(t *testing.T) {
-		t.Cleanup(func() { udptest.VerifyNone(t) })
-		a, b := udptest.Pair(t, "udp4")
-		_, _ = a, b // ... the test ...
+	t := new(exampleT) // in a test: t *testing.T
+
+	before := udptest.IgnoreCurrent()
+	t.Cleanup(func() { udptest.VerifyNone(t, before) })
+	a, b := udptest.Pair(t, "udp4")
+	if _, err := a.WriteTo([]byte("ping"), b.LocalAddr()); err != nil {
+		t.Fatalf("WriteTo: %v", err)
 	}
-	_ = testRestart
+
+	t.finish() // the end of the test: closes a and b, then checks
+	fmt.Println("nothing left behind")
+	// Output: nothing left behind
 }
 
-// Check the whole test binary: in the package's TestMain.
+// Check the whole test binary: in the package's TestMain. (VerifyTestMain
+// ends the process, so this example is compiled but not run.)
 func ExampleVerifyTestMain() {
 	testMain := func(m *testing.M) {
 		udptest.VerifyTestMain(m)

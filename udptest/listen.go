@@ -32,11 +32,12 @@ var (
 // on [::1]:0. For "unixgram" the socket is a file in a fresh temporary
 // directory whose path fits the 108-byte limit of socket names.
 //
-// The conn is closed at t.Cleanup. If that Close returns an error, the test
-// fails with it: on Linux, safeudp's Close reports a socket that something
-// (a File copy, a child process that inherited the descriptor) still holds,
-// and names the holder. An error wrapping net.ErrClosed is not reported: it
-// means the test closed the conn itself, and saw the outcome of that Close.
+// The conn is closed at t.Cleanup, and the test fails with whatever error
+// that Close returns (on Linux, when the kernel still holds the socket,
+// for example through a File copy or a child process that inherited the
+// descriptor, the error names the holder). An error wrapping net.ErrClosed
+// is not reported: it means the test closed the conn itself, and saw the
+// outcome of that Close.
 // The temporary directory of a unixgram socket is removed after the close;
 // if anything is left in it, the test fails.
 //
@@ -105,7 +106,7 @@ func closeAtCleanup(t TB, pc net.PacketConn) {
 		return
 	}
 	t.Errorf("udptest: closing %s conn %v at the end of the test: %v\n"+
-		"The socket was not released: close every File() copy and every conn made from it, "+
+		"If something still holds the socket: close every File() copy and every conn made from it, "+
 		"and wait for child processes that inherited it, before the test ends.",
 		pc.LocalAddr().Network(), pc.LocalAddr(), err)
 }

@@ -49,9 +49,13 @@ func ReservePort(t TB) int {
 // /proc/sys/net/ipv4/ip_local_port_range; elsewhere 7000 to 9999, which is
 // outside the default ephemeral ranges of macOS, FreeBSD and Windows. The
 // lock is an exclusive lock (flock on Unix, LockFileEx on Windows) on a
-// file per port in os.TempDir()/safeudp-ports; the files are left in place,
-// as removing a lock file races with the next locker. On other systems the
-// lock covers this process only.
+// file per port in a directory of the user's own: on Unix
+// os.TempDir()/safeudp-ports-<uid>, created with mode 0700 and refused if
+// another user owns it or may write to it; on Windows
+// os.TempDir()/safeudp-ports-<the user's SID>. Test binaries of different
+// users therefore never share locks, nor block each other's. The files are
+// left in place, as removing a lock file races with the next locker. On
+// other systems the lock covers this process only.
 //
 // At cleanup, each port goes back to the pool only once it can be bound
 // again on 127.0.0.1 and ::1: the cleanup waits up to 5 seconds for that
@@ -59,7 +63,8 @@ func ReservePort(t TB) int {
 // then left a socket open. Cleanups run last-in first-out, so call
 // ReservePorts before opening conns on its ports.
 //
-// ReservePorts fails the test with t.Fatalf if it cannot find n ports, so
+// ReservePorts fails the test with t.Fatalf if it cannot take a lock (the
+// directory cannot be made, or is refused) or cannot find n free ports, so
 // it must be called from the goroutine running the test. It panics if n is
 // less than 1.
 func ReservePorts(t TB, n int) []int {
@@ -83,8 +88,8 @@ func ReservePorts(t TB, n int) []int {
 		port := nthPort(candidates, (start+i)%total)
 		lk, ok, err := lockPort(port)
 		if err != nil {
-			lastErr = err
-			continue
+			// The same error would stop every other port: say it now.
+			t.Fatalf("udptest: ReservePorts(%d): %v", n, err)
 		}
 		if !ok {
 			continue // another reservation holds it
@@ -227,8 +232,23 @@ type portLock struct {
 	port int
 }
 
-// portLockDir is where the per-port lock files live.
-func portLockDir() string { return filepath.Join(os.TempDir(), "safeudp-ports") }
+// portLockDir returns the directory of the current user's per-port lock
+// files, creating it if needed, after checking that it is the user's own
+// (see checkLockDir).
+func portLockDir() (string, error) {
+	owner, err := lockDirOwner()
+	if err != nil {
+		return "", fmt.Errorf("port lock directory: %w", err)
+	}
+	dir := filepath.Join(os.TempDir(), "safeudp-ports-"+owner)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("port lock directory: %w", err)
+	}
+	if err := checkLockDir(dir); err != nil {
+		return "", fmt.Errorf("port lock directory %s: %w", dir, err)
+	}
+	return dir, nil
+}
 
 // lockPort takes the lock of port without waiting. It reports false, with
 // no error, if someone else holds it.
@@ -280,13 +300,13 @@ func unlockInProcess(port int) {
 
 // openPortLockFile opens (creating if needed) the lock file of port.
 func openPortLockFile(port int) (*os.File, error) {
-	dir := portLockDir()
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return nil, fmt.Errorf("udptest: port lock directory: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)+".lock"), os.O_RDWR|os.O_CREATE, 0o666)
+	dir, err := portLockDir()
 	if err != nil {
-		return nil, fmt.Errorf("udptest: port lock file: %w", err)
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("port lock file: %w", err)
 	}
 	return f, nil
 }

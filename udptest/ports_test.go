@@ -9,9 +9,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,12 +158,13 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 	span := portRange{lo, lo + crossProcessRange - 1}
 	portCandidates = func() []portRange { return []portRange{span} }
 
+	// The context kills the children if the test ends early; cleanups
+	// run last-in first-out, so cancel runs after every child's stop.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	type child struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		ports chan []int
+		ports chan []int   // the ports the child printed; closed without them if it did not
+		stop  func() error // ends the child and returns what cmd.Wait returned
 	}
 	var children []child
 	for range 2 {
@@ -172,23 +175,34 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		c := child{cmd: cmd, stdin: stdin, ports: make(chan []int, 1)}
+		ports := make(chan []int, 1)
+		eof := make(chan struct{}) // closed once stdout has been read to the end
 		go func() {
+			defer close(eof)
+			defer close(ports)
 			sc := bufio.NewScanner(stdout)
-			var got []int
 			for sc.Scan() {
-				if list, ok := strings.CutPrefix(sc.Text(), "PORTS "); ok {
+				if list, ok := strings.CutPrefix(sc.Text(), "PORTS "); ok && len(ports) == 0 {
+					var got []int
 					for _, f := range strings.Fields(list) {
 						p, _ := strconv.Atoi(f)
 						got = append(got, p)
 					}
-					c.ports <- got
+					ports <- got
 				}
 			}
-			close(c.ports)
-			_, _ = io.Copy(io.Discard, stdout)
+			_, _ = io.Copy(io.Discard, stdout) // after a line too long to scan
 		}()
-		children = append(children, c)
+		// os/exec: Wait closes the pipe, so every read of it must be
+		// done before Wait. The child exits once its standard input
+		// closes (or the context kills it), which ends its output.
+		stop := sync.OnceValue(func() error {
+			_ = stdin.Close()
+			<-eof
+			return cmd.Wait()
+		})
+		t.Cleanup(func() { _ = stop() })
+		children = append(children, child{ports: ports, stop: stop})
 	}
 	// This process reserves at the same time as its children.
 	owner := make(map[int]string)
@@ -211,7 +225,50 @@ func TestReservePortsNeverCollideAcrossProcesses(t *testing.T) {
 	}
 	assert.Len(t, owner, 3*crossProcessCount)
 	for i, c := range children {
-		require.NoError(t, c.stdin.Close())
-		assert.NoError(t, c.cmd.Wait(), "child %d", i)
+		assert.NoError(t, c.stop(), "child %d", i)
 	}
+}
+
+func TestPortLockDirIsTheUsersOwn(t *testing.T) {
+	dir, err := portLockDir()
+	require.NoError(t, err)
+	owner, err := lockDirOwner()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(os.TempDir(), "safeudp-ports-"+owner), dir)
+	if runtime.GOOS != "windows" {
+		assert.Equal(t, "safeudp-ports-"+strconv.Itoa(os.Getuid()), filepath.Base(dir))
+		fi, err := os.Lstat(dir)
+		require.NoError(t, err)
+		assert.Zero(t, fi.Mode().Perm()&0o077, "mode %v: the directory is the user's alone", fi.Mode())
+	}
+}
+
+func TestReservePortRefusesALockDirOthersMayWrite(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the lock directory lies in the user's own temporary directory")
+	}
+	tmp, err := os.MkdirTemp("", "su")
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, os.RemoveAll(tmp)) })
+	t.Setenv("TMPDIR", tmp)
+	dir := filepath.Join(tmp, "safeudp-ports-"+strconv.Itoa(os.Getuid()))
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.Chmod(dir, 0o777)) // as a directory made by someone with umask 0 would be
+
+	ft := new(fakeTB)
+	ft.run(func() { ReservePort(ft) })
+	require.True(t, ft.fatal)
+	assert.Contains(t, ft.errs()[0], dir+": may be written by other users")
+
+	if os.Getuid() == 0 {
+		// Root can make the directory another user's, as that user
+		// could have made it first.
+		require.NoError(t, os.Chmod(dir, 0o700))
+		require.NoError(t, os.Chown(dir, 65534, 65534))
+		ft = new(fakeTB)
+		ft.run(func() { ReservePort(ft) })
+		require.True(t, ft.fatal)
+		assert.Contains(t, ft.errs()[0], dir+": is owned by uid 65534")
+	}
+	ft.cleanup()
 }

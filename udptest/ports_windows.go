@@ -10,6 +10,19 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// lockDirOwner names the port lock directory after the user's SID.
+func lockDirOwner() (string, error) {
+	tu, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		return "", os.NewSyscallError("GetTokenUser", err)
+	}
+	return tu.User.Sid.String(), nil
+}
+
+// checkLockDir accepts the lock directory as it is: it lies in the user's
+// own temporary directory, and inherits its access rights.
+func checkLockDir(dir string) error { return nil }
+
 // lockPortFile takes an exclusive LockFileEx lock on the first byte of the
 // lock file of port without waiting; closing the handle drops it, as does
 // the end of the process.
@@ -27,5 +40,5 @@ func lockPortFile(port int) (*os.File, bool, error) {
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
 		return nil, false, nil
 	}
-	return nil, false, fmt.Errorf("udptest: lock port %d: %w", port, os.NewSyscallError("LockFileEx", err))
+	return nil, false, fmt.Errorf("lock port %d: %w", port, os.NewSyscallError("LockFileEx", err))
 }

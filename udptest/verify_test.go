@@ -112,13 +112,36 @@ func TestVerifyNoneReportsALeakedGoroutine(t *testing.T) {
 	close(stop)
 }
 
-func TestVerifyNoneWaitsForAGoroutineThatIsUnwinding(t *testing.T) {
-	stop := make(chan struct{})
-	go func() { <-stop }()
-	close(stop) // the goroutine may still be running when VerifyNone starts
+// lateClose is how long after the start of
+// TestVerifyNoneWaitsUpToMaxWaitForAConnClosedLate its conn is closed.
+const lateClose = 100 * time.Millisecond
+
+// The open-conn check has no retries of its own (goleak.Find does, for
+// goroutines): VerifyNone passes here only because it keeps looking for up
+// to MaxWait.
+func TestVerifyNoneWaitsUpToMaxWaitForAConnClosedLate(t *testing.T) {
+	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := make(chan struct{})
+	time.AfterFunc(lateClose, func() {
+		defer close(closed)
+		assert.NoError(t, pc.Close())
+	})
+	t.Cleanup(func() {
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Error("the conn was not closed within 10s")
+		}
+	})
 	ft := new(fakeTB)
-	VerifyNone(ft)
+	VerifyNone(ft, MaxWait(10*lateClose))
 	assert.Empty(t, ft.errs())
+	select {
+	case <-closed: // VerifyNone waited for the goroutine that closed it
+	default:
+		t.Error("VerifyNone returned while the goroutine closing the conn was still running")
+	}
 }
 
 // fakeM stands in for *testing.M.
