@@ -636,7 +636,7 @@ func TestRebindingConnZeroLossAtSteadyRate(t *testing.T) {
 	// A sender at a steady 2,000 datagrams per second, 100 rebinds: every
 	// datagram sent is received once. The rate is modest so that the
 	// receive buffer (about 400 KiB) holds what arrives while a loaded
-	// machine keeps the reader off the CPU; examples/swap measures higher
+	// machine keeps the reader off the CPU; examples/reconnect -swap measures higher
 	// rates.
 	const (
 		perMilli = 2

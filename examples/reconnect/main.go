@@ -5,9 +5,15 @@
 // safeudp.ListenPacket, prints how many binds failed with each, and exits
 // non-zero if safeudp had any failure.
 //
+// With -swap it plays the other scenario: one safeudp.RebindingConn whose
+// socket is swapped under steady traffic; it prints sent, received and
+// rebinds, and exits non-zero if a datagram was lost.
+//
 //	go run ./examples/reconnect                  # 500 cycles, exec noise on
 //	go run ./examples/reconnect -cycles 20000    # the README's figure
 //	go run ./examples/reconnect -noise=false     # a quiet machine
+//	go run ./examples/reconnect -swap -rate 20000 -rebinds 100
+//	go run ./examples/reconnect -swap -rebinds 0 -every 500ms   # no swap, same rate
 package main
 
 import (
@@ -32,7 +38,20 @@ func main() {
 	portB := flag.Int("port-b", 3002, "second fixed localhost port")
 	noise := flag.Bool("noise", true, "run child processes (exec.Command) in the background, as a busy program does")
 	workers := flag.Int("noise-workers", 2, "goroutines starting child processes when -noise is on")
+	swap := flag.Bool("swap", false, "swap a RebindingConn's socket under traffic instead of the close-then-rebind cycles")
+	rate := flag.Int("rate", 20000, "-swap: datagrams per second sent to the conn")
+	rebinds := flag.Int("rebinds", 100, "-swap: number of rebinds")
+	every := flag.Duration("every", 5*time.Millisecond, "-swap: time between rebinds")
+	size := flag.Int("size", 64, "-swap: datagram size in bytes (at least 8)")
 	flag.Parse()
+
+	if *swap {
+		if err := runSwap(*rate, *rebinds, *every, max(*size, 8)); err != nil {
+			fmt.Fprintln(os.Stderr, "reconnect -swap:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	addrs := [2]string{fmt.Sprintf("127.0.0.1:%d", *portA), fmt.Sprintf("127.0.0.1:%d", *portB)}
 	stopNoise, execs := func() {}, new(atomic.Int64)

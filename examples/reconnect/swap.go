@@ -1,25 +1,18 @@
-// Command swap keeps one safeudp.RebindingConn and swaps its socket under
-// traffic: a sender sends numbered datagrams to it at a steady rate while
-// the conn is rebound N times, and a reader counts what arrives. It prints
-// sent, received and rebinds, and the time one rebind takes, and exits 1
-// if a datagram was lost.
-//
-// A datagram is lost only if the receive buffer overflows, as it does
+package main
+
+// The -swap mode: one safeudp.RebindingConn whose socket is swapped under
+// steady traffic. A sender sends numbered datagrams to it at a steady rate
+// while the conn is rebound N times, and a reader counts what arrives. A
+// datagram is lost only if the receive buffer overflows, as it does
 // without any swap when the reader does not keep up: compare with
 // -rebinds 0 at the same rate.
-//
-//	go run ./examples/swap -rate 20000 -rebinds 100
-//	go run ./examples/swap -rate 20000 -rebinds 0 -every 500ms   # no swap
-package main
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,19 +21,7 @@ import (
 	"github.com/safeudp/safeudp"
 )
 
-func main() {
-	rate := flag.Int("rate", 20000, "datagrams per second sent to the conn")
-	rebinds := flag.Int("rebinds", 100, "number of rebinds")
-	every := flag.Duration("every", 5*time.Millisecond, "time between rebinds")
-	size := flag.Int("size", 64, "datagram size in bytes (at least 8)")
-	flag.Parse()
-	if err := run(*rate, *rebinds, *every, max(*size, 8)); err != nil {
-		fmt.Fprintln(os.Stderr, "swap:", err)
-		os.Exit(1)
-	}
-}
-
-func run(rate, rebinds int, every time.Duration, size int) error {
+func runSwap(rate, rebinds int, every time.Duration, size int) error {
 	c, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
 	if err != nil {
 		return err
