@@ -55,7 +55,8 @@ type ListenConfig struct {
 //
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
-// once the socket is released, if it is still the same file.
+// once the socket is released, if it is still the same file; if Close finds
+// the socket still held (handed to another process, say), the file stays.
 //
 // On Linux, when the bind fails because the address is in use, ListenPacket
 // looks up the holders (see Holders). If every holder is transient (a child
@@ -538,13 +539,17 @@ func (c *core) logSlowClose() {
 		slog.String("opened", c.openedAt()), slog.Duration("waited", slowCloseAfter))
 }
 
-// release runs after the drain: it removes a unixgram socket file that
-// ListenPacket created, then lets the platform verify the release. It
-// returns how many times the kernel's tables were checked.
+// release runs after the drain: it lets the platform verify the release,
+// then, only if the socket is released, removes a unixgram socket file
+// that ListenPacket created. A socket still held elsewhere (a child that
+// serves on it after a graceful handoff) keeps its file. It returns how
+// many times the kernel's tables were checked.
 func (c *core) release(ctx context.Context) (attempts int, err error) {
-	err = c.removeSocketFile()
-	attempts, verr := verifyReleased(ctx, c)
-	return attempts, errors.Join(err, verr)
+	attempts, err = verifyReleased(ctx, c)
+	if err != nil {
+		return attempts, err
+	}
+	return attempts, c.removeSocketFile()
 }
 
 // recordSocketFile remembers the unixgram socket file that ListenPacket's

@@ -132,6 +132,7 @@ func buildDiagRequest(b *[nlmsgHdrLen + inetDiagReqLen]byte, seq uint32, k *diag
 	binary.BigEndian.PutUint16(id[2:], k.lport)
 	copy(id[4:20], k.remote[:])
 	copy(id[20:36], k.local[:])
+	ne.PutUint32(id[36:], k.ifindex) // idiag_if: a socket bound to a device is found only with it
 	ne.PutUint32(id[40:], uint32(k.cookie))
 	ne.PutUint32(id[44:], uint32(k.cookie>>32))
 	return b[:n]

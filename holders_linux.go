@@ -183,7 +183,7 @@ func classifyOwn(h *Holder) {
 	for _, fc := range list {
 		if fc.fd == h.FD && fc.ino == h.Inode {
 			if open, dropped := fc.state(); open || dropped {
-				h.Kind, h.OpenedAt, h.CopiedAt, h.Dropped = HolderFileCopy, fc.owner.openedAt(), pcString(fc.made), dropped
+				h.Kind, h.OpenedAt, h.CopiedAt, h.Dropped = HolderFileCopy, pcString(fc.opened), pcString(fc.made), dropped
 				return
 			}
 		}
