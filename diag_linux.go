@@ -49,12 +49,10 @@ func (k *diagKey) present(ino uint64) (bool, uint64, error) {
 	diag.mu.Lock()
 	defer diag.mu.Unlock()
 	if !diag.open {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+		var fd int
+		var err error
+		inProcessNetns(func() { fd, err = openDiag() })
 		if err != nil {
-			return false, 0, errDiagUnsupported
-		}
-		if err := unix.Connect(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			_ = unix.Close(fd)
 			return false, 0, errDiagUnsupported
 		}
 		diag.fd, diag.open = fd, true
@@ -78,6 +76,34 @@ func (k *diagKey) present(ino uint64) (bool, uint64, error) {
 		return found, got, err
 	}
 	return false, 0, diagReset(errStaleReply)
+}
+
+// openDiag opens a sock_diag netlink socket connected to the kernel. It
+// answers for the network namespace of the thread that opens it.
+func openDiag() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// inProcessNetns runs f on a fresh goroutine and waits for it. A caller
+// may be locked to a thread that entered another network namespace
+// (setns); a fresh goroutine runs on an unlocked thread, in the process's
+// own namespace, so the sockets f opens (the netlink socket, the probe's
+// sockets) are not tied to the caller's namespace for the process's life.
+func inProcessNetns(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 // recvNow receives one queued datagram without waiting and without

@@ -210,9 +210,11 @@ var diagProbe struct {
 
 func diagWorks(family uint8) bool {
 	diagProbe.once.Do(func() {
-		diagProbe.inet = probeFamily(unix.AF_INET)
-		diagProbe.inet6 = probeFamily(unix.AF_INET6)
-		diagProbe.unix = probeFamily(unix.AF_UNIX)
+		inProcessNetns(func() {
+			diagProbe.inet = probeFamily(unix.AF_INET)
+			diagProbe.inet6 = probeFamily(unix.AF_INET6)
+			diagProbe.unix = probeFamily(unix.AF_UNIX)
+		})
 	})
 	switch family {
 	case unix.AF_INET:
