@@ -391,7 +391,11 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // socket, a process the socket was handed to) is reported at once: the
 // error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
 // and ErrHeldElsewhere for such long-lived holders. The conn is closed all
-// the same. Elsewhere, only this process's open File() copies are checked.
+// the same. If the kernel's tables cannot be asked, Close does not claim
+// the release: the *ReleaseError's Err says why. The README lists what the
+// check cannot see (a socket connected or bound to a device later through
+// SyscallConn, one created in another network namespace). Elsewhere, only
+// this process's open File() copies are checked.
 //
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the

@@ -170,7 +170,7 @@ func classifyOwn(h *Holder) {
 	for _, c := range liveConns() {
 		// An open conn's descriptor number is its own; a closing
 		// conn's may already be reused.
-		if c.sock.identified() && c.sock.fd == h.FD && (c.sock.ino == 0 || c.sock.ino == h.Inode) && !c.inflight.closing() {
+		if c.sock.identified() && c.sock.fd == h.FD && c.sock.ino == h.Inode && !c.inflight.closing() {
 			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
 		}
 	}

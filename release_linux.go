@@ -20,10 +20,13 @@ import (
 // process made (File, a dup through SyscallConn), or another process the
 // socket was handed to. verifyReleased first takes syscall.ForkLock for
 // reading, a barrier against a fork in progress, then asks the kernel
-// whether the socket still exists: one sock_diag exact lookup, about 2 µs.
-// If it does, the holders are looked up in /proc: long-lived ones are
-// reported at once, and a transient one is waited out with a capped
-// backoff until the socket is gone or the bound passes.
+// whether the socket still exists: one sock_diag exact lookup (UDP about
+// 2.4 µs, unixgram about 21 µs; /proc/net/udp, the fallback, about 37 µs;
+// measured with go test -run '^$' -bench VerifyReleased -benchtime 2s
+// -count 5 .). If it does, the holders are looked up in /proc: long-lived
+// ones are reported at once, and a transient one is waited out with a
+// capped backoff until the socket is gone or the bound passes. Close
+// returns nil only when a lookup said the socket is gone.
 
 const (
 	// defaultReleaseTimeout bounds Close's wait for a transient holder
