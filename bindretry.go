@@ -54,9 +54,9 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 			return nil, rerr
 		}
 		err = rerr
-		// The bind is retried every millisecond at most, but the holders
-		// (a walk of every process's descriptors) are looked up again only
-		// every rescanEvery, as Close does.
+		// The bind is retried with a backoff capped at a millisecond, but
+		// the holders (a walk of every process's descriptors) are looked
+		// up again only every rescanEvery, as Close does.
 		if time.Since(scanned) < rescanEvery {
 			continue
 		}
