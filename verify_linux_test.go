@@ -141,3 +141,34 @@ func TestADroppedConnWithAClosedFileCopyIsCollected(t *testing.T) {
 		return true
 	}, bound, 10*time.Millisecond, "the dropped conn was never collected")
 }
+
+// TestHoldersDuringCloseIsRaceFree: Holders reads every live conn's
+// identity while Close verifies the release; the identity is written once,
+// at open (run with -race).
+func TestHoldersDuringCloseIsRaceFree(t *testing.T) {
+	pc, err := safeudp.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	dup := -1
+	rawFD(t, pc, func(fd int) { dup, err = syscall.Dup(fd) })
+	require.NoError(t, err)
+	defer syscall.Close(dup)
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = safeudp.Holders("udp", addr)
+		}
+	}()
+	err = pc.Close()
+	close(stop)
+	<-done
+	require.ErrorIs(t, err, safeudp.ErrHeldElsewhere)
+}
