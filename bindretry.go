@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -30,38 +31,51 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 	}
 	deadline := time.Now().Add(bindRetryTimeout)
 	backoff := firstBindBackoff
-	for {
-		hs, herr := holders(network, bound)
-		if herr != nil {
-			return nil, err
+	hs, herr := holders(network, bound)
+	if herr != nil {
+		return nil, err
+	}
+	scanned := time.Now()
+	prevUnseen := false // the last scan found a socket with no descriptor
+	for allTransient(hs) && time.Now().Before(deadline) && ctx.Err() == nil {
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
 		}
-		if allTransient(hs) && time.Now().Before(deadline) && ctx.Err() == nil {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
-			backoff = min(2*backoff, time.Millisecond)
-			forkBarrier()
-			pc, rerr := nlc.ListenPacket(ctx, network, address)
-			if rerr == nil {
-				return pc, nil
-			}
-			if !errors.Is(rerr, syscall.EADDRINUSE) || !errors.As(rerr, &oe) {
-				return nil, rerr
-			}
-			err = rerr
+		t.Stop()
+		backoff = min(2*backoff, time.Millisecond)
+		forkBarrier()
+		pc, rerr := nlc.ListenPacket(ctx, network, address)
+		if rerr == nil {
+			return pc, nil
+		}
+		if !errors.Is(rerr, syscall.EADDRINUSE) || !errors.As(rerr, &oe) {
+			return nil, rerr
+		}
+		err = rerr
+		// The bind is retried with a backoff capped at a millisecond, but
+		// the holders (a walk of every process's descriptors) are looked
+		// up again only every rescanEvery, as Close does.
+		if time.Since(scanned) < rescanEvery {
 			continue
 		}
-		e := *oe
-		e.Err = &AddrInUseError{Err: oe.Err, Holders: hs}
-		if lc.Logger != nil {
-			lc.Logger.LogAttrs(ctx, slog.LevelWarn, "safeudp: address in use",
-				slog.String("network", network), slog.String("addr", bound), slog.String("holders", joinHolders(hs)))
+		prevUnseen = slices.ContainsFunc(hs, func(h Holder) bool { return h.Kind == HolderUnseen })
+		if hs, herr = holders(network, bound); herr != nil {
+			return nil, err
 		}
-		return nil, &e
+		scanned = time.Now()
+		if prevUnseen {
+			markPersistentUnseen(hs)
+		}
 	}
+	e := *oe
+	e.Err = &AddrInUseError{Err: oe.Err, Holders: hs}
+	if lc.Logger != nil {
+		lc.Logger.LogAttrs(ctx, slog.LevelWarn, "safeudp: address in use",
+			slog.String("network", network), slog.String("addr", bound), slog.String("holders", joinHolders(hs)))
+	}
+	return nil, &e
 }
 
 // firstBindBackoff is the first pause before a bind is retried.

@@ -55,7 +55,8 @@ type ListenConfig struct {
 //
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
-// once the socket is released, if it is still the same file.
+// once the socket is released, if it is still the same file; if Close finds
+// the socket still held (handed to another process, say), the file stays.
 //
 // On Linux, when the bind fails because the address is in use, ListenPacket
 // looks up the holders (see Holders). If every holder is transient (a child
@@ -390,7 +391,11 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // socket, a process the socket was handed to) is reported at once: the
 // error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
 // and ErrHeldElsewhere for such long-lived holders. The conn is closed all
-// the same. Elsewhere, only this process's open File() copies are checked.
+// the same. If the kernel's tables cannot be asked, Close does not claim
+// the release: the *ReleaseError's Err says why. The README lists what the
+// check cannot see (a socket connected or bound to a device later through
+// SyscallConn, one created in another network namespace). Elsewhere, only
+// this process's open File() copies are checked.
 //
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the
@@ -538,13 +543,17 @@ func (c *core) logSlowClose() {
 		slog.String("opened", c.openedAt()), slog.Duration("waited", slowCloseAfter))
 }
 
-// release runs after the drain: it removes a unixgram socket file that
-// ListenPacket created, then lets the platform verify the release. It
-// returns how many times the kernel's tables were checked.
+// release runs after the drain: it lets the platform verify the release,
+// then, only if the socket is released, removes a unixgram socket file
+// that ListenPacket created. A socket still held elsewhere (a child that
+// serves on it after a graceful handoff) keeps its file. It returns how
+// many times the kernel's tables were checked.
 func (c *core) release(ctx context.Context) (attempts int, err error) {
-	err = c.removeSocketFile()
-	attempts, verr := verifyReleased(ctx, c)
-	return attempts, errors.Join(err, verr)
+	attempts, err = verifyReleased(ctx, c)
+	if err != nil {
+		return attempts, err
+	}
+	return attempts, c.removeSocketFile()
 }
 
 // recordSocketFile remembers the unixgram socket file that ListenPacket's

@@ -8,8 +8,9 @@ import (
 )
 
 // ErrNotReleased is wrapped by the error of a Close or Shutdown whose
-// socket the kernel still holds when Close returns: the address cannot be
-// bound again yet. The error is a *ReleaseError that names the holders.
+// socket the kernel still holds when Close returns (the address cannot be
+// bound again yet), or whose release could not be verified. The error is a
+// *ReleaseError that names the holders.
 var ErrNotReleased = errors.New("safeudp: socket not released")
 
 // ErrHeldElsewhere is wrapped, together with ErrNotReleased, by the error
@@ -47,8 +48,12 @@ const (
 	// HolderUnseen is a socket that the kernel still has but that no
 	// readable descriptor shows: it is being closed (the last descriptor
 	// went away a moment ago), or in flight in a unix socket message, or
-	// held by a process whose descriptors cannot be read (then Err says
-	// which processes).
+	// held by a process in another pid namespace (a container that shares
+	// the network namespace), or by a process whose descriptors cannot be
+	// read (then Err says which processes). Close and ListenPacket wait
+	// for it only briefly: once a second look at /proc, about 20 ms
+	// later, still shows no descriptor, Err says so and the holder is
+	// long-lived.
 	HolderUnseen
 	// HolderStaleFile is a unixgram socket file with no socket bound to
 	// it: bind fails on it until it is removed.
@@ -93,8 +98,9 @@ type Holder struct {
 }
 
 // Transient reports whether the holder is expected to let go by itself
-// within milliseconds: a child between fork and exec, or a socket being
-// closed. Every other holder is long-lived.
+// within milliseconds: a child between fork and exec, or a HolderUnseen
+// without Err (at first look, a socket being closed). Every other holder
+// is long-lived.
 func (h Holder) Transient() bool {
 	return h.Kind == HolderForking || (h.Kind == HolderUnseen && h.Err == nil)
 }
@@ -171,6 +177,28 @@ func Holders(network, address string) ([]Holder, error) {
 	return holders(network, address)
 }
 
+// rescanEvery is how often Close and ListenPacket look the holders up
+// again (a walk of every process's descriptors) while they wait: a child
+// may exec and keep the socket (ExtraFiles), and a HolderUnseen seen at two
+// looks is long-lived.
+const rescanEvery = 20 * time.Millisecond
+
+// errUnseenPersists is the Err of a HolderUnseen that two scans of /proc,
+// about 20 ms apart, found with no descriptor: not a socket being closed,
+// so a long-lived holder that no descriptor of this pid namespace shows.
+var errUnseenPersists = errors.New("no process shows a descriptor for it: held by a process in another pid namespace " +
+	"(a container sharing this network namespace), or in flight in a unix socket message")
+
+// markPersistentUnseen marks the HolderUnseen entries without an Err as
+// persistent, which makes them long-lived (see Holder.Transient).
+func markPersistentUnseen(hs []Holder) {
+	for i := range hs {
+		if hs[i].Kind == HolderUnseen && hs[i].Err == nil {
+			hs[i].Err = errUnseenPersists
+		}
+	}
+}
+
 // joinHolders formats holders as "by A; by B".
 func joinHolders(hs []Holder) string {
 	var b strings.Builder
@@ -185,14 +213,20 @@ func joinHolders(hs []Holder) string {
 }
 
 // ReleaseError is the error of a Close or Shutdown whose socket the kernel
-// still holds. It wraps ErrNotReleased, and ErrHeldElsewhere too when a
-// holder is long-lived (see Holder.Transient).
+// still holds, or whose release could not be verified (Err says why). It
+// wraps ErrNotReleased, and ErrHeldElsewhere too when a holder is
+// long-lived (see Holder.Transient).
 type ReleaseError struct {
 	Network  string
 	Addr     string
 	Holders  []Holder      // what held the socket at the last look; may be empty
-	Waited   time.Duration // how long Close waited for a transient holder; 0 when reported at once
+	Waited   time.Duration // how long Close waited once it found the socket held; 0 when reported at the first look
 	Attempts int           // how many times the kernel's tables were checked
+
+	// Err is set when the kernel's tables could not be asked (sock_diag
+	// and /proc/net both failed, say with EMFILE): the socket may or may
+	// not be released, and Close does not claim it is. Unwrap returns it.
+	Err error
 }
 
 // longLived reports whether a holder that will not let go by itself holds
@@ -208,7 +242,11 @@ func (e *ReleaseError) longLived() bool {
 
 func (e *ReleaseError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "safeudp: %s %s still held after close", e.Network, e.Addr)
+	if e.Err != nil {
+		fmt.Fprintf(&b, "safeudp: %s %s: release not verified after close: %v", e.Network, e.Addr, e.Err)
+	} else {
+		fmt.Fprintf(&b, "safeudp: %s %s still held after close", e.Network, e.Addr)
+	}
 	if e.Waited > 0 {
 		fmt.Fprintf(&b, " (waited %v, %d checks)", e.Waited.Round(time.Millisecond), e.Attempts)
 	}
@@ -224,6 +262,9 @@ func (e *ReleaseError) Error() string {
 func (e *ReleaseError) Is(target error) bool {
 	return target == ErrNotReleased || (target == ErrHeldElsewhere && e.longLived())
 }
+
+// Unwrap returns Err, why the release could not be verified, or nil.
+func (e *ReleaseError) Unwrap() error { return e.Err }
 
 // AddrInUseError replaces the Err of the *net.OpError that ListenPacket
 // returns when the address is in use, to name the holders. It unwraps to

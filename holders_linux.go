@@ -170,7 +170,7 @@ func classifyOwn(h *Holder) {
 	for _, c := range liveConns() {
 		// An open conn's descriptor number is its own; a closing
 		// conn's may already be reused.
-		if c.sock.identified() && c.sock.fd == h.FD && (c.sock.ino == 0 || c.sock.ino == h.Inode) && !c.inflight.closing() {
+		if c.sock.identified() && c.sock.fd == h.FD && c.sock.ino == h.Inode && !c.inflight.closing() {
 			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
 		}
 	}
@@ -183,7 +183,7 @@ func classifyOwn(h *Holder) {
 	for _, fc := range list {
 		if fc.fd == h.FD && fc.ino == h.Inode {
 			if open, dropped := fc.state(); open || dropped {
-				h.Kind, h.OpenedAt, h.CopiedAt, h.Dropped = HolderFileCopy, fc.owner.openedAt(), pcString(fc.made), dropped
+				h.Kind, h.OpenedAt, h.CopiedAt, h.Dropped = HolderFileCopy, pcString(fc.opened), pcString(fc.made), dropped
 				return
 			}
 		}

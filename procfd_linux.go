@@ -40,7 +40,9 @@ func scanFDs(inodes map[uint64]bool) procScan {
 		dir := "/proc/" + p.Name() + "/fd/"
 		fds, err := os.ReadDir(dir)
 		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
+			// A kernel thread has no descriptors, but its fd directory
+			// is unreadable for anyone but root: not worth reporting.
+			if !errors.Is(err, fs.ErrNotExist) && !procKernelThread(pid) {
 				s.unreadable = append(s.unreadable, pid)
 				if s.firstErr == nil {
 					s.firstErr = err
@@ -76,19 +78,25 @@ func procComm(pid int) string {
 	return string(bytes.TrimRight(b, "\n"))
 }
 
-// procParent returns the parent pid of pid, or 0. The comm in
-// /proc/<pid>/stat is in parentheses and may contain anything, so the
-// fields are read after the last ')'.
-func procParent(pid int) int {
+// procStat returns the fields of /proc/<pid>/stat after the command name
+// (state, ppid, pgrp, session, tty_nr, tpgid, flags, ...), or nil. The
+// comm is in parentheses and may contain anything, so the fields are read
+// after the last ')'.
+func procStat(pid int) [][]byte {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return nil
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := bytes.Fields(b[i+1:]) // state, ppid, ...
+	return bytes.Fields(b[i+1:])
+}
+
+// procParent returns the parent pid of pid, or 0.
+func procParent(pid int) int {
+	f := procStat(pid)
 	if len(f) < 2 {
 		return 0
 	}
@@ -96,9 +104,30 @@ func procParent(pid int) int {
 	return ppid
 }
 
+// pfKthread is the PF_KTHREAD bit of the flags in /proc/<pid>/stat.
+const pfKthread = 0x00200000
+
+// procKernelThread reports whether pid is a kernel thread.
+func procKernelThread(pid int) bool {
+	f := procStat(pid)
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
+	return err == nil && flags&pfKthread != 0
+}
+
 // fdCloseOnExec reports whether descriptor fd of pid is close-on-exec,
 // from the flags line of /proc/<pid>/fdinfo/<fd> (octal, O_CLOEXEC is
 // 02000000).
+//
+// It is called only for this process's own children (see holdersOf),
+// never for another process: it is the one way to tell a child between
+// fork and exec, which drops the socket at exec (close-on-exec), from one
+// that keeps it across exec (ExtraFiles). The simpler rule, "a child still
+// running our executable is between fork and exec", is wrong for a program
+// that re-executes itself to hand its socket over (a graceful restart),
+// which would then be waited for as transient instead of reported at once.
 func fdCloseOnExec(pid, fd int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/fdinfo/" + strconv.Itoa(fd))
 	if err != nil {

@@ -8,24 +8,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// diagKey is what a sock_diag exact lookup of the socket needs.
+// diagKey is what a sock_diag exact lookup of a socket needs. Its family is
+// 0 when sock_diag cannot look the socket up (no cookie, a kernel without
+// the diag module): Close then looks for the inode in /proc/net.
 type diagKey struct {
-	family uint8  // AF_INET, AF_INET6 or AF_UNIX; 0 when the socket cannot be looked up
+	family uint8  // AF_INET, AF_INET6 or AF_UNIX; 0 when sock_diag is not used
 	cookie uint64 // SO_COOKIE: unique to this socket for the life of the system
 
 	// For UDP: the bound and the connected addresses, in network byte
 	// order (4 bytes used for AF_INET), and their ports.
 	local, remote [16]byte
 	lport, rport  uint16
+	// ifindex is the interface the socket is bound to (SO_BINDTODEVICE,
+	// or the scope of an IPv6 link-local bind), 0 if none: the kernel's
+	// UDP lookup skips a socket bound to a device unless asked for that
+	// device, so without it a bound socket would look gone.
+	ifindex uint32
 }
 
-// identify records the socket's descriptor and what Close needs to look it
-// up, in one Control call. For a UDP socket that is two system calls,
-// getsockopt(SO_COOKIE) and getsockname (plus getpeername for a connected
-// one); the inode is read from the kernel's answer only if Close ever
-// needs it. A unixgram socket is looked up by inode, so it gets an fstat
-// instead of getsockname. A conn that is not a UDP or unix datagram socket
-// is left unidentified and is not verified.
+// identify records the socket's descriptor, inode and what Close needs to
+// look it up, in one Control call: for a UDP socket fstat,
+// getsockopt(SO_COOKIE), getsockname and getsockopt(SO_BINDTOIFINDEX)
+// (plus getpeername for a connected one); for a unix datagram socket
+// fstat, getsockname, getsockopt(SO_TYPE) and SO_COOKIE. A conn that is
+// not a UDP or unix datagram socket (a wrapped stream socket, say) is left
+// unidentified and is not verified.
+//
+// The identity is read once: a socket that is connected, bound to a device
+// or moved to another network namespace later, through SyscallConn, is
+// looked up with the key it had here (see the README's limits).
 func (c *core) identify(pc net.PacketConn) {
 	sc, ok := pc.(syscall.Conn)
 	if !ok {
@@ -38,75 +49,97 @@ func (c *core) identify(pc net.PacketConn) {
 	_, isUDP := pc.(*net.UDPConn)
 	connected := c.raddr != nil
 	_ = rc.Control(func(fd uintptr) { c.sock = identifyFD(int(fd), isUDP, connected) })
-	if c.log != nil && c.sock.ino == 0 {
-		_ = rc.Control(func(fd uintptr) { c.sock.ino = fdInode(int(fd)) })
-	}
 }
 
-// identifyFD identifies the socket fd. knownUDP skips the check of the
-// protocol; connected asks for the peer address too. When sock_diag cannot
-// look the socket up, the inode is recorded instead, for /proc/net.
+// identifyFD identifies the socket fd, or returns the zero sockID if it is
+// not a UDP or unix datagram socket. knownUDP skips the check of the
+// protocol; connected asks for the peer address too. The sock_diag key is
+// kept only for a family sock_diag answers for on this kernel.
 func identifyFD(fd int, knownUDP, connected bool) sockID {
-	id := keyFD(fd, knownUDP, connected)
-	if id.diag.family != 0 && id.diag.family != unix.AF_UNIX && !diagWorks(id.diag.family) {
-		id.diag.family = 0
-		id.ino = fdInode(fd)
+	ino := fdInode(fd)
+	if ino == 0 {
+		return sockID{}
+	}
+	id := sockID{fd: fd, ino: ino}
+	k, family, ok := keyFD(fd, knownUDP, connected)
+	if family == 0 {
+		return sockID{} // not a datagram socket we verify
+	}
+	id.family = family
+	if ok && diagWorks(family) {
+		id.diag = k
 	}
 	return id
 }
 
-// keyFD reads fd's sock_diag key.
-func keyFD(fd int, knownUDP, connected bool) sockID {
-	id := sockID{fd: fd}
+// keyFD reads fd's sock_diag key. family is the socket's family if it is a
+// UDP or unix datagram socket, else 0; ok reports whether the key is
+// complete (the kernel gave a cookie).
+func keyFD(fd int, knownUDP, connected bool) (k diagKey, family uint8, ok bool) {
 	var rsa unix.RawSockaddrAny
-	if !getsockname(fd, &rsa, &id.diag) {
-		// Not an inet socket we can name, perhaps unix.
-		if rsa.Addr.Family == unix.AF_UNIX {
-			id.ino = fdInode(fd)
-			if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil && typ == unix.SOCK_DGRAM {
-				id.diag.family = unix.AF_UNIX
-			}
-			id.diag.cookie, _ = getCookie(fd)
+	l := uint32(unsafe.Sizeof(rsa))
+	if _, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l))); e != 0 {
+		return k, 0, false
+	}
+	switch rsa.Addr.Family {
+	case unix.AF_UNIX:
+		if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_DGRAM {
+			return k, 0, false // a stream or seqpacket socket: not ours to verify
 		}
-		return id
+		k.cookie, ok = getCookie(fd)
+		k.family = unix.AF_UNIX
+		return k, unix.AF_UNIX, ok
+	case unix.AF_INET, unix.AF_INET6:
+	default:
+		return k, 0, false
 	}
 	if !knownUDP {
 		if proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || proto != unix.IPPROTO_UDP {
-			id.diag.family = 0
-			return id
+			return k, 0, false
 		}
 	}
-	cookie, ok := getCookie(fd)
-	if !ok {
-		// Kernel before 4.12 or no diag module: Close will look for the
-		// inode in /proc/net.
-		id.diag.family = 0
-		id.ino = fdInode(fd)
-		return id
+	sockaddrKey(&rsa, &k)
+	family = k.family
+	if k.cookie, ok = getCookie(fd); !ok {
+		// Kernel before 4.12: Close looks for the inode in /proc/net.
+		return k, family, false
 	}
-	id.diag.cookie = cookie
+	if k.ifindex, ok = boundIfindex(fd); !ok {
+		return k, family, false
+	}
 	if connected {
 		var peer unix.RawSockaddrAny
 		l := uint32(unsafe.Sizeof(peer))
 		if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&peer)), uintptr(unsafe.Pointer(&l))); e == 0 {
-			var k diagKey
-			if sockaddrKey(&peer, &k) {
-				id.diag.remote, id.diag.rport = k.local, k.lport
+			var pk diagKey
+			if sockaddrKey(&peer, &pk) {
+				k.remote, k.rport = pk.local, pk.lport
 			}
 		}
 	}
-	return id
+	return k, family, true
 }
 
-// getsockname fills k's family, local address and port from fd, without
-// allocating. It reports false for anything but AF_INET and AF_INET6 (rsa
-// still says which family).
-func getsockname(fd int, rsa *unix.RawSockaddrAny, k *diagKey) bool {
-	l := uint32(unsafe.Sizeof(*rsa))
-	if _, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(rsa)), uintptr(unsafe.Pointer(&l))); e != 0 {
-		return false
+// boundIfindex returns the index of the interface fd is bound to, 0 if
+// none. SO_BINDTOIFINDEX can be read since Linux 5.1; before that the
+// name from SO_BINDTODEVICE is looked up.
+func boundIfindex(fd int) (uint32, bool) {
+	idx, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+	if err == nil {
+		return uint32(idx), true
 	}
-	return sockaddrKey(rsa, k)
+	name, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+	if err != nil {
+		return 0, false
+	}
+	if name == "" {
+		return 0, true
+	}
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(ifi.Index), true
 }
 
 // sockaddrKey copies an inet address into k.family, k.local and k.lport.

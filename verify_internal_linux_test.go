@@ -1,0 +1,156 @@
+package safeudp
+
+import (
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestReleaseNotClaimedWhenNoLookupAnswers: when neither sock_diag nor
+// /proc/net can be asked, Close does not claim the release: the error
+// wraps ErrNotReleased and says why.
+func TestReleaseNotClaimedWhenNoLookupAnswers(t *testing.T) {
+	pc, err := ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	c := &pc.(*UDPConn).core
+	require.True(t, c.sock.identified())
+	c.sock.diag = diagKey{} // as on a kernel without sock_diag (set before Close, never during)
+	old := procNetDir
+	procNetDir = t.TempDir() + "/" // no tables there
+	defer func() { procNetDir = old }()
+
+	err = pc.Close()
+	require.ErrorIs(t, err, ErrNotReleased)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "says why the release could not be verified")
+	var re *ReleaseError
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Error(), "release not verified")
+}
+
+// TestReleaseFallsBackToProcNet: without sock_diag, the inode recorded at
+// open is looked up in /proc/net, for each family, and found gone.
+func TestReleaseFallsBackToProcNet(t *testing.T) {
+	dir, err := os.MkdirTemp("", "su")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	for _, tc := range []struct{ network, addr string }{
+		{"udp4", "127.0.0.1:0"},
+		{"udp6", "[::1]:0"},
+		{"unixgram", dir + "/s"},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			pc, err := ListenPacket(tc.network, tc.addr)
+			if err != nil && tc.network == "udp6" {
+				t.Skip("no IPv6 loopback:", err)
+			}
+			require.NoError(t, err)
+			var c *core
+			switch p := pc.(type) {
+			case *UDPConn:
+				c = &p.core
+			case *UnixConn:
+				c = &p.core
+			}
+			c.sock.diag = diagKey{}
+			held, err := c.sock.held()
+			require.NoError(t, err)
+			assert.True(t, held, "/proc/net lists the open socket")
+			require.NoError(t, pc.Close())
+		})
+	}
+}
+
+// TestStreamSocketIsNotIdentified: a wrapped unix stream socket is not a
+// datagram socket Close can look up: it is not identified, and its Close
+// does not search the UDP tables for it.
+func TestStreamSocketIsNotIdentified(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	f0, f1 := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	defer f1.Close()
+	nc, err := net.FileConn(f0)
+	require.NoError(t, err)
+	require.NoError(t, f0.Close())
+	pc := Wrap(nc.(*net.UnixConn))
+	c := &pc.(*UnixConn).core
+	assert.False(t, c.sock.identified(), "%+v", c.sock)
+	require.NoError(t, pc.Close())
+}
+
+// TestKernelThreadsAreNotUnreadable: pid 2 (kthreadd, in the initial pid
+// namespace) is a kernel thread; this process is not.
+func TestKernelThreadsAreNotUnreadable(t *testing.T) {
+	assert.False(t, procKernelThread(os.Getpid()))
+	if b, err := os.ReadFile("/proc/2/comm"); err == nil && string(b) == "kthreadd\n" {
+		assert.True(t, procKernelThread(2))
+	}
+	scan := scanFDs(map[uint64]bool{})
+	for _, pid := range scan.unreadable {
+		assert.False(t, procKernelThread(pid), "kernel thread %d listed as unreadable", pid)
+	}
+}
+
+// TestDiagSocketIsOpenedInTheProcessNetns: the first lookup may come from
+// a goroutine locked to a thread in another network namespace; the
+// process's sock_diag socket must still answer for the process's own
+// namespace, or every later lookup would find every socket gone.
+func TestDiagSocketIsOpenedInTheProcessNetns(t *testing.T) {
+	pc, err := ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	c := &pc.(*UDPConn).core
+	require.NotZero(t, c.sock.diag.family, "sock_diag works here")
+
+	type answer struct {
+		held, mainThread bool
+		err              error
+	}
+	var a answer
+	release := make(chan struct{})
+	defer close(release)
+	for range 2 {
+		done := make(chan answer, 1)
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == os.Getpid() {
+				// The main thread: /proc/net follows its namespace, and
+				// the runtime never ends it. Keep it busy, so that the
+				// next try runs on another thread.
+				done <- answer{mainThread: true}
+				<-release
+				runtime.UnlockOSThread()
+				return
+			}
+			// Never unlocked: the thread, left in another namespace,
+			// ends with the goroutine.
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				done <- answer{err: err}
+				return
+			}
+			diag.mu.Lock()
+			if diag.open {
+				_ = diagReset(nil) // the next lookup opens a fresh socket, from here
+			}
+			diag.mu.Unlock()
+			held, _, err := c.sock.diag.present(c.sock.ino)
+			done <- answer{held: held, err: err}
+		}()
+		if a = <-done; !a.mainThread {
+			break
+		}
+	}
+	require.False(t, a.mainThread, "every try ran on the main thread")
+	if errors.Is(a.err, syscall.EPERM) {
+		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN:", a.err)
+	}
+	require.NoError(t, a.err)
+	assert.True(t, a.held, "the lookup answered for another network namespace")
+}
