@@ -3,8 +3,13 @@ module github.com/safeudp/safeudp
 go 1.26.0
 
 require (
+	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.62.0
 	golang.org/x/sync v0.25.0
 )
 
-require github.com/stretchr/testify v1.12.1 // indirect
+require (
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

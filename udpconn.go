@@ -22,7 +22,8 @@ import (
 // until that copy is closed as well.
 type UDPConn struct {
 	core
-	uc *net.UDPConn // the owned conn; core.pc holds the same value
+	uc    *net.UDPConn // the owned conn; core.pc holds the same value
+	batch batchIO      // serves ReadBatch and WriteBatch (batch.go)
 }
 
 // ReadFromUDP acts like ReadFrom but returns a *net.UDPAddr.
