@@ -15,6 +15,11 @@ import (
 //
 // Multiple goroutines may invoke methods on a UDPConn simultaneously.
 //
+// Beyond net's method set, ReadBatch and WriteBatch move many datagrams
+// per system call (recvmmsg and sendmmsg on Linux), tracked like the rest;
+// quic-go reads through a conn's own ReadBatch when it has one, so its
+// reads stay tracked.
+//
 // SyscallConn returns a syscall.RawConn whose Control, Read and Write are
 // tracked too, so code that reads the descriptor through it (for example
 // golang.org/x/net/ipv4) is drained by Close like any other call. File
