@@ -356,9 +356,7 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
 // the wait.
 func (c *core) Close() error {
-	timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
-	defer timer.Stop()
-	return c.shutdown(context.Background())
+	return c.shutdown(context.Background(), true)
 }
 
 // Shutdown is Close bounded by ctx. If ctx ends before the calls in flight
@@ -372,10 +370,12 @@ func (c *core) Shutdown(ctx context.Context) error {
 	if err := ctx.Err(); err != nil && !c.inflight.closing() {
 		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
 	}
-	return c.shutdown(ctx)
+	return c.shutdown(ctx, false)
 }
 
-func (c *core) shutdown(ctx context.Context) error {
+// shutdown runs the close sequence; logSlow (Close) arms the log of a
+// Close still waiting after slowCloseAfter.
+func (c *core) shutdown(ctx context.Context, logSlow bool) error {
 	begun := time.Now()
 	if c.inflight.close() {
 		// First closer: refuse new calls (done above) and unblock the
@@ -385,6 +385,16 @@ func (c *core) shutdown(ctx context.Context) error {
 				slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()))
 		}
 		_ = c.pc.SetDeadline(pastDeadline)
+	}
+	// The slow-close timer is armed only when calls are in flight. The
+	// tracker is closed by now, so no call can start: with none in flight
+	// there is no call to wait for (calls made on the wrapped conn
+	// directly are untracked, and not reported either). A timer costs two
+	// allocations and can wake a thread sleeping in the network poller;
+	// the common Close, with nothing in flight, now skips both.
+	if logSlow && c.inflight.count() > 0 {
+		timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
+		defer timer.Stop()
 	}
 	if err := c.closeSem.Acquire(ctx, 1); err != nil {
 		return c.shutdownExpired(ctx)

@@ -267,7 +267,7 @@ func write(w io.Writer, rs *results, p page) {
 	if p.settings != "" {
 		fmt.Fprintf(w, "Run: %s\n\n", p.settings)
 	}
-	fmt.Fprintln(w, "Every figure is the median of the rounds of one run (n = rounds); ± is half the range of the rounds, relative to the median. Ratios divide medians measured in the same run, so they survive a machine that drifts better than the absolute numbers do. ns/op is time per op; pkts/s and other rates are higher-is-better.")
+	fmt.Fprintln(w, "Every figure is the median of the rounds of one run (n = rounds); ± is half the range of the rounds, relative to the median. Ratios divide medians measured in the same run, so they survive a machine that drifts better than the absolute numbers do; p is the two-sided Mann-Whitney p-value of the difference in ns/op (the test benchstat uses): above 0.05, the rounds do not show a difference. ns/op is time per op; pkts/s and other rates are higher-is-better.")
 	fmt.Fprintln(w)
 
 	writeSummary(w, rs)
@@ -418,7 +418,10 @@ func ratioCell(rs *results, rows []row, r row, base string) string {
 	if !ok1 || !ok2 || b.median == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.3f", a.median/b.median)
+	if a.n < 2 || b.n < 2 {
+		return fmt.Sprintf("%.3f", a.median/b.median)
+	}
+	return fmt.Sprintf("%.3f (p=%.3f)", a.median/b.median, mannWhitneyP(rs.samples[r.name]["ns/op"], rs.samples[bn]["ns/op"]))
 }
 
 // loopConfig is the config of the ReadFrom loop next to a batch config.

@@ -75,7 +75,7 @@ func TestPageHasTargetsRatiosAndMissingBenchmarks(t *testing.T) {
 	assert.Contains(t, out, "Machine: Test CPU, 2 cores")
 	assert.Contains(t, out, "`bench/run.sh`")
 	// 8400/8200 = 1.024: within the 3% target.
-	assert.Contains(t, out, "| size=64/pairs=1/api=AddrPort | safeudp | 8400 ±2% | 1.024 |")
+	assert.Contains(t, out, "| size=64/pairs=1/api=AddrPort | safeudp | 8400 ±2% | 1.024 (p=0.667) |")
 	assert.Regexp(t, `BenchmarkPingPong \| safeudp/plain ≤ 1.03 ns/op in every config \| [^|]+\| met \|`, out)
 	// 2.5M / 1M pkts/s = 2.5× the loop.
 	assert.Regexp(t, `BenchmarkBatchRead \| [^|]+\| best 2.50× [^|]+\| met \|`, out)
