@@ -59,9 +59,11 @@ func (c *UDPConn) batchConn() batchConn {
 // call. ReadBatch serves both IPv4 and IPv6 conns: ipv4.Message and
 // ipv6.Message are the same type.
 //
-// On Linux ReadBatch is one recvmmsg system call. On other systems x/net
-// reads one datagram per call (n is at most 1), so loop on n as you would
-// on Linux.
+// On Linux ReadBatch is one recvmmsg system call. On the BSDs, darwin and
+// other Unix systems x/net reads one datagram per call (n is at most 1),
+// so loop on n as you would on Linux. On Windows x/net implements neither
+// batch call: they fail with a *net.OpError wrapping its "not
+// implemented" error.
 //
 // ReadBatch is tracked like every other call: once Close or Shutdown has
 // begun it fails at once with a *net.OpError wrapping net.ErrClosed, a
@@ -85,8 +87,9 @@ func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 // write fewer than len(ms) datagrams without an error; write the rest with
 // another call. flags are passed to the system call.
 //
-// On Linux WriteBatch is one sendmmsg system call. On other systems x/net
-// writes one datagram per call (n is at most 1).
+// On Linux WriteBatch is one sendmmsg system call. On other Unix systems
+// x/net writes one datagram per call (n is at most 1); on Windows it fails,
+// as ReadBatch does.
 //
 // WriteBatch is tracked like every other call; see ReadBatch for what
 // Close does to it. An empty ms writes nothing and returns 0 and a nil

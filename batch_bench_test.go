@@ -120,6 +120,7 @@ var batchAPIs = []struct {
 // through golang.org/x/net/ipv4.PacketConn), impl=safeudp a
 // *safeudp.UDPConn over the same kind of socket.
 func BenchmarkBatchRead(b *testing.B) {
+	skipWithoutBatchIO(b)
 	for _, api := range batchAPIs {
 		for _, impl := range []string{"plain", "safeudp"} {
 			b.Run(fmt.Sprintf("size=64/%s/impl=%s", api.name, impl), func(b *testing.B) {
@@ -184,6 +185,7 @@ func benchBatchRead(b *testing.B, size, batch int, addrPort bool, impl string) {
 // drains with the timer stopped, so that no datagram is dropped. impl as
 // in BenchmarkBatchRead.
 func BenchmarkBatchWrite(b *testing.B) {
+	skipWithoutBatchIO(b)
 	for _, api := range batchAPIs {
 		for _, impl := range []string{"plain", "safeudp"} {
 			b.Run(fmt.Sprintf("size=64/%s/impl=%s", api.name, impl), func(b *testing.B) {
