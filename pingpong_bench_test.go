@@ -1,12 +1,15 @@
 package safeudp_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/safeudp/safeudp"
 )
@@ -143,4 +146,29 @@ func pingPong(a, c udpIO, size int, api string, next *atomic.Int64, n int64) err
 		}
 	}
 	return nil
+}
+
+// BenchmarkCallOverhead isolates what a tracked call adds, without the
+// kernel's noise: each op is one ReadFromUDPAddrPort on a conn whose read
+// deadline has passed, which net answers with a timeout before any system
+// call. The difference between impl=safeudp and impl=plain is the cost of
+// the tracking itself, to set against a round trip of BenchmarkPingPong
+// (four calls).
+func BenchmarkCallOverhead(b *testing.B) {
+	for _, impl := range []string{"plain", "safeudp"} {
+		b.Run("api=ReadFromUDPAddrPort/impl="+impl, func(b *testing.B) {
+			c := listenBench(b, impl)
+			defer c.Close()
+			if err := c.(interface{ SetReadDeadline(time.Time) error }).SetReadDeadline(time.Unix(1, 0)); err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := c.ReadFromUDPAddrPort(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+					b.Fatalf("ReadFromUDPAddrPort past its deadline: %v", err)
+				}
+			}
+		})
+	}
 }

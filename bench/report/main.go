@@ -183,7 +183,7 @@ func (rs *results) rows(top string) []row {
 // order is the order of the benchmarks in the page, the order;
 // benchmarks not listed follow in the order they ran.
 var order = []string{
-	"BenchmarkPingPong", "BenchmarkTracker", "BenchmarkClose",
+	"BenchmarkPingPong", "BenchmarkCallOverhead", "BenchmarkTracker", "BenchmarkClose",
 	"BenchmarkBatchRead", "BenchmarkBatchWrite", "BenchmarkBatchSetup",
 	"BenchmarkCloseRebind", "BenchmarkTracing",
 }
@@ -243,6 +243,7 @@ type page struct {
 // about says, per benchmark, what one op is and what the ratio means.
 var about = map[string]string{
 	"BenchmarkPingPong":       "One op is one round trip over loopback (A writes to B, B reads and writes back, A reads), in one goroutine per pair; pairs=8 runs eight pairs in parallel and reports wall time per round trip. Ratio: safeudp time / plain time. Target: ≤ 1.03, and no extra allocation.",
+	"BenchmarkCallOverhead":   "One op is one ReadFromUDPAddrPort on a conn whose read deadline has passed: net answers with a timeout before any system call, so the difference between the impls is the cost of safeudp's tracking alone, without the kernel's noise. Ratio: safeudp time / plain time.",
 	"BenchmarkTracker":        "One op is one acquire + release of the in-flight tracker (impl=inflight, what every safeudp call pays) or of an x/sync semaphore.Weighted (impl=semaphore, the alternative). goroutines=1 is a plain loop; more goroutines run RunParallel on GOMAXPROCS cores against one tracker. Ratio: inflight time / semaphore time. Target: inflight ≤ 25 ns uncontended, no collapse under contention.",
 	"BenchmarkClose":          "One op is one Close of a conn with the given number of goroutines blocked in ReadFrom (setup untimed). impl=plain: net's Close, which returns once the descriptor is closed (it waits for the readers to drop their reference to it, not for them to return from ReadFrom). impl=plain+wait: net's Close then a WaitGroup wait until every reader returned from ReadFrom, the guarantee safeudp gives. impl=safeudp: safeudp's Close (drain + release verification). Ratio: time / plain+wait time. No target: the cost of the guarantee is shown, not judged.",
 	"BenchmarkBatchRead":      "One op is one 64-byte datagram received over loopback (a helper queues each chunk of 512 with the timer stopped). api=ReadFrom and api=AddrPort are loops of one call per datagram; api=Batch reads batches (recvmmsg on Linux). impl=plain is *net.UDPConn, batches through golang.org/x/net/ipv4 directly; impl=safeudp is *safeudp.UDPConn.ReadBatch. Ratio: safeudp time / plain time; × loop: pkts/s over the same impl's ReadFrom loop. Target: ≥ 2× the loop on Linux.",
@@ -468,6 +469,7 @@ func verdict(ok bool) string {
 func writeSummary(w io.Writer, rs *results) {
 	var ts []target
 	ts = append(ts, pingPongTargets(rs)...)
+	ts = append(ts, callOverheadTargets(rs)...)
 	ts = append(ts, trackerTargets(rs)...)
 	ts = append(ts, batchTargets(rs, "BenchmarkBatchRead")...)
 	ts = append(ts, batchTargets(rs, "BenchmarkBatchWrite")...)
@@ -629,6 +631,28 @@ func pingPongTargets(rs *results) []target {
 			v},
 		{top, "0 extra allocs/op (ReadFrom, AddrPort, Msg)", fmt.Sprintf("max extra %g", extra), verdict(extra == 0)},
 	}
+}
+
+// callOverheadTargets estimates the ping-pong overhead from the per-call
+// cost, which is measured without the kernel's noise: a round trip makes
+// four tracked calls.
+func callOverheadTargets(rs *results) []target {
+	const top = "BenchmarkCallOverhead"
+	rows := rs.rows(top)
+	sn, ok1 := lookup(rows, "api=ReadFromUDPAddrPort", "safeudp")
+	pn, ok2 := lookup(rows, "api=ReadFromUDPAddrPort", "plain")
+	if !ok1 || !ok2 {
+		return missing(top, "per-call cost of the tracking")
+	}
+	a, _ := rs.stat(sn, "ns/op")
+	b, _ := rs.stat(pn, "ns/op")
+	extra := a.median - b.median
+	got := fmt.Sprintf("%+.1f ns per call", extra)
+	rt, ok := rs.stat("BenchmarkPingPong/size=64/pairs=1/api=AddrPort/impl=plain", "ns/op")
+	if ok && rt.median > 0 {
+		got += fmt.Sprintf("; × 4 calls = %.2f%% of a plain round trip (size=64/pairs=1/api=AddrPort, %.0f ns)", 100*4*extra/rt.median, rt.median)
+	}
+	return []target{{top, "per-call cost of the tracking (estimates the ping-pong overhead)", got, "info"}}
 }
 
 func trackerTargets(rs *results) []target {
