@@ -406,9 +406,7 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // the wait. Close must not be called from inside a call on the same conn
 // (a RawConn callback, say): it would wait for itself.
 func (c *core) Close() error {
-	timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
-	defer timer.Stop()
-	return c.shutdown(context.Background())
+	return c.shutdown(context.Background(), true)
 }
 
 // Shutdown is Close bounded by ctx, which also bounds the wait for a
@@ -428,15 +426,26 @@ func (c *core) Shutdown(ctx context.Context) error {
 	if err := ctx.Err(); err != nil && !c.inflight.closing() {
 		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
 	}
-	return c.shutdown(ctx)
+	return c.shutdown(ctx, false)
 }
 
 // shutdown is the close sequence: refuse new calls, unblock and close,
 // drain, release. Each step waits with ctx; a closer whose ctx ends leaves
-// the steps in progress to the next closer.
-func (c *core) shutdown(ctx context.Context) error {
+// the steps in progress to the next closer. logSlow (Close) arms the log
+// of a Close still waiting after slowCloseAfter.
+func (c *core) shutdown(ctx context.Context, logSlow bool) error {
 	begun := time.Now()
-	if c.inflight.close() {
+	first := c.inflight.close()
+	// The slow-close timer is armed only when calls are in flight. The
+	// tracker is closed by now, so no call can start: with none in flight
+	// there is no call to wait for. A timer costs two allocations and can
+	// wake a thread sleeping in the network poller; the common Close, with
+	// nothing in flight, skips both.
+	if logSlow && c.inflight.count() > 0 {
+		timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
+		defer timer.Stop()
+	}
+	if first {
 		// First closer: new calls are refused from here on. Unblock the
 		// calls in flight and close the underlying conn, which may block
 		// (a wrapped conn's Close can): Close waits for it inline, while

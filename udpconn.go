@@ -15,6 +15,11 @@ import (
 //
 // Multiple goroutines may invoke methods on a UDPConn simultaneously.
 //
+// Beyond net's method set, ReadBatch and WriteBatch move many datagrams
+// per system call (recvmmsg and sendmmsg on Linux), tracked like the rest;
+// quic-go reads through a conn's own ReadBatch when it has one, so its
+// reads stay tracked.
+//
 // SyscallConn returns a syscall.RawConn whose Control, Read and Write are
 // tracked too, so code that reads the descriptor through it (for example
 // golang.org/x/net/ipv4) is drained by Close like any other call. File
@@ -22,7 +27,8 @@ import (
 // until that copy is closed as well.
 type UDPConn struct {
 	core
-	uc *net.UDPConn // the owned conn; core.pc holds the same value
+	uc    *net.UDPConn // the owned conn; core.pc holds the same value
+	batch batchIO      // serves ReadBatch and WriteBatch (batch.go)
 }
 
 // ReadFromUDP acts like ReadFrom but returns a *net.UDPAddr.
