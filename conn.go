@@ -217,6 +217,12 @@ type core struct {
 	// later closer gets net.ErrClosed.
 	releaseSem *semaphore.Weighted
 	released   atomic.Bool
+
+	// exposed is set once the descriptor may have a copy safeudp does not
+	// know of: a conn taken over by Wrap (its past is unknown), or one
+	// whose File or SyscallConn was called. Release verification then
+	// always asks the kernel (see verifyReleased).
+	exposed atomic.Bool
 }
 
 func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) {
@@ -225,6 +231,7 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 	c.opened = opened
 	c.underlyingClosed = make(chan struct{})
 	c.releaseSem = semaphore.NewWeighted(1)
+	c.exposed.Store(lc == nil) // not opened by ListenPacket: unknown past
 	if lc != nil {
 		c.lc = *lc
 		c.log = lc.Logger

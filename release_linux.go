@@ -46,9 +46,11 @@ const (
 	firstScanAfter = 2 * time.Millisecond
 )
 
-// verifyReleased returns nil only when a lookup in the kernel's tables
-// said the socket is gone (or the conn is not a socket it can identify:
-// see identify). A socket still held at the bound, or a lookup that fails,
+// verifyReleased returns nil only when the socket cannot be held any more:
+// either a lookup in the kernel's tables said it is gone, or (the fast path,
+// see soleHolder) nothing but the conn's own descriptor can ever have held
+// it. A conn that is not a socket it can identify (see identify) is not
+// verified. A socket still held at the bound, or a lookup that fails,
 // gives a *ReleaseError.
 func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 	if !c.sock.identified() {
@@ -56,6 +58,9 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 		return 0, openCopiesError(c)
 	}
 	forkBarrier()
+	if soleHolder(c) {
+		return 0, nil
+	}
 	attempts = 1
 	held, err := c.sock.held()
 	if err != nil {
@@ -132,6 +137,36 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 		}
 	}
 }
+
+// soleHolder reports whether the conn's own descriptor, now closed, was the
+// only reference to the socket that ever existed, so that no lookup is
+// needed. It holds when:
+//   - the socket was opened by ListenPacket (net sets close-on-exec on it)
+//     and its descriptor never left safeudp: no File copy, no SyscallConn
+//     (through which it could be dup'd or sent to another process);
+//   - and this process has no child at all right now, after the fork
+//     barrier. A copy of the descriptor reaches another process only
+//     through a fork; a child forked by Go code is between fork and exec
+//     or already exec'd (and close-on-exec dropped the copy), and is still
+//     our child while it holds one. forkBarrier has waited for a fork in
+//     progress, so such a child is visible to waitid.
+//
+// One waitid costs about a tenth of a sock_diag round trip. What it cannot
+// see is documented in the README's limits: a process forked by C code
+// that forks again without exec (its grandchild is reparented), and
+// another process taking a copy with pidfd_getfd.
+func soleHolder(c *core) bool {
+	if !soleHolderFastPath || c.exposed.Load() {
+		return false
+	}
+	var info unix.Siginfo
+	// WNOWAIT: look, never reap (a zombie is somebody else's to wait for).
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)
+	return err == unix.ECHILD
+}
+
+// soleHolderFastPath lets tests of the lookups turn the fast path off.
+var soleHolderFastPath = true
 
 // releaseError builds Close's error and logs the holders. verr, if not
 // nil, is why the kernel's tables could not be asked.

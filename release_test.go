@@ -112,3 +112,21 @@ func TestFileCopyTrackingKeepsConnNonBlocking(t *testing.T) {
 		t.Fatal("ReadFrom never returned")
 	}
 }
+
+// TestCloseReportsADupMadeBeforeWrap: a conn dup'd before Wrap took it
+// over is still held after Close, and Close says so (the fast path that
+// skips the lookup is only for sockets ListenPacket opened).
+func TestCloseReportsADupMadeBeforeWrap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the release is verified on Linux only")
+	}
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	f, err := uc.File() // a copy the wrapper never sees
+	require.NoError(t, err)
+	defer f.Close()
+	pc := safeudp.Wrap(uc)
+	err = pc.Close()
+	require.ErrorIs(t, err, safeudp.ErrNotReleased)
+	require.ErrorIs(t, err, safeudp.ErrHeldElsewhere)
+}

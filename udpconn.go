@@ -182,6 +182,7 @@ func (c *core) syscallConn(sc syscall.Conn) (syscall.RawConn, error) {
 		return nil, c.errClosed("raw-conn", c.raddr)
 	}
 	defer c.inflight.release()
+	c.exposed.Store(true) // the caller can dup the descriptor
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -196,6 +197,7 @@ func (c *core) fileCopy(dup func() (*os.File, error)) (*os.File, error) {
 		return nil, c.errClosed("file", c.raddr)
 	}
 	defer c.inflight.release()
+	c.exposed.Store(true) // the copy, and whatever it is handed to, can outlive the conn
 	f, err := dup()
 	if err == nil {
 		c.recordCopy(f, callerPC(3))

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ func TestReleaseNotClaimedWhenNoLookupAnswers(t *testing.T) {
 	require.NoError(t, err)
 	c := &pc.(*UDPConn).core
 	require.True(t, c.sock.identified())
+	c.exposed.Store(true) // as after SyscallConn: no fast path
 	c.sock.diag = diagKey{} // as on a kernel without sock_diag (set before Close, never during)
 	old := procNetDir
 	procNetDir = t.TempDir() + "/" // no tables there
@@ -153,4 +155,61 @@ func TestDiagSocketIsOpenedInTheProcessNetns(t *testing.T) {
 	}
 	require.NoError(t, a.err)
 	assert.True(t, a.held, "the lookup answered for another network namespace")
+}
+
+// noLookups makes every kernel lookup of c fail (no sock_diag key, no
+// /proc/net tables), so that a nil from Close can only come from the fast
+// path that needs none.
+func noLookups(t *testing.T, c *core) {
+	t.Helper()
+	c.sock.diag = diagKey{}
+	old := procNetDir
+	procNetDir = t.TempDir() + "/"
+	t.Cleanup(func() { procNetDir = old })
+}
+
+// TestReleaseFastPathOnlyForASoleHolder: a socket opened by ListenPacket
+// whose descriptor never left safeudp, in a process with no child, is
+// released with no lookup; a child process, a SyscallConn or a Wrap each
+// send Close to the kernel's tables (which fail here, so Close says it
+// could not verify).
+func TestReleaseFastPathOnlyForASoleHolder(t *testing.T) {
+	listen := func(t *testing.T) (net.PacketConn, *core) {
+		pc, err := ListenPacket("udp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		c := &pc.(*UDPConn).core
+		noLookups(t, c)
+		return pc, c
+	}
+	t.Run("sole holder", func(t *testing.T) {
+		pc, _ := listen(t)
+		require.NoError(t, pc.Close(), "no child, descriptor never exposed: no lookup needed")
+	})
+	t.Run("a child exists", func(t *testing.T) {
+		pc, _ := listen(t)
+		cmd := exec.Command("sleep", "10")
+		require.NoError(t, cmd.Start())
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		require.ErrorIs(t, pc.Close(), ErrNotReleased, "with a child around, Close must ask the kernel")
+	})
+	t.Run("SyscallConn was called", func(t *testing.T) {
+		pc, _ := listen(t)
+		_, err := pc.(*UDPConn).SyscallConn()
+		require.NoError(t, err)
+		require.ErrorIs(t, pc.Close(), ErrNotReleased)
+	})
+	t.Run("File was called", func(t *testing.T) {
+		pc, _ := listen(t)
+		f, err := pc.(*UDPConn).File()
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		require.ErrorIs(t, pc.Close(), ErrNotReleased)
+	})
+	t.Run("Wrap", func(t *testing.T) {
+		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		require.NoError(t, err)
+		pc := Wrap(uc)
+		noLookups(t, &pc.(*UDPConn).core)
+		require.ErrorIs(t, pc.Close(), ErrNotReleased, "a wrapped conn's past is unknown")
+	})
 }

@@ -141,7 +141,13 @@ func (c *writeSucceedsAfterClose) WriteTo(b []byte, addr net.Addr) (int, error) 
 	if c.closed.Load() {
 		return len(b), nil
 	}
-	return c.PacketConn.WriteTo(b, addr)
+	n, err := c.PacketConn.WriteTo(b, addr)
+	if err != nil && c.closed.Load() {
+		// Close ran during the write: hide its error too, so that the
+		// conn is broken the same way whatever the interleaving.
+		return len(b), nil
+	}
+	return n, err
 }
 
 func (c *writeSucceedsAfterClose) Close() error {
