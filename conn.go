@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -202,7 +203,6 @@ type core struct {
 	opened   uintptr  // PC of the caller of ListenPacket or Wrap
 	lc       ListenConfig
 	log      *slog.Logger // lc.Logger; nil when tracing is off
-	sock     sockID       // the socket's identity in the kernel (Linux only)
 	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
 
 	// underlyingClosed is closed once the underlying Close has returned;
@@ -217,6 +217,13 @@ type core struct {
 	// later closer gets net.ErrClosed.
 	releaseSem *semaphore.Weighted
 	released   atomic.Bool
+
+	// sock is the socket's identity, written once under idOnce (see
+	// identity); sole is set by the first closer, before the underlying
+	// Close, when no lookup is needed (see prepareRelease).
+	idOnce sync.Once
+	sock   sockID
+	sole   bool
 
 	// exposed is set once the descriptor may have a copy safeudp does not
 	// know of: a conn taken over by Wrap (its past is unknown), or one
@@ -244,13 +251,22 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 	if rc, ok := pc.(interface{ RemoteAddr() net.Addr }); ok {
 		c.raddr = rc.RemoteAddr()
 	}
-	c.identify(pc)
 	register(c)
 	if c.log != nil {
+		id := c.identity()
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "safeudp: listen",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", c.sock.fd),
-			slog.Uint64("inode", c.sock.ino), slog.String("opened", c.openedAt()))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", id.fd),
+			slog.Uint64("inode", id.ino), slog.String("opened", c.openedAt()))
 	}
+}
+
+// identity returns the socket's identity in the kernel, read on first use
+// (a conn that is never looked up, the common case, never pays for it).
+// It must be first called while the underlying conn is open: Close calls
+// it before the underlying Close unless no lookup will be needed.
+func (c *core) identity() *sockID {
+	c.idOnce.Do(func() { c.identify(c.pc) })
+	return &c.sock
 }
 
 func (*core) isSafeUDP() {}
@@ -462,7 +478,13 @@ func (c *core) shutdown(ctx context.Context, logSlow bool) error {
 				slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()))
 		}
 		_ = c.pc.SetDeadline(pastDeadline)
-		if ctx.Done() == nil {
+		if done := c.prepareRelease(); done != nil {
+			// prepareRelease holds the fork lock until the descriptor is
+			// closed. Only a conn ListenPacket opened gets here, and net's
+			// Close of it does not block: close inline.
+			c.closeUnderlying()
+			done()
+		} else if ctx.Done() == nil {
 			c.closeUnderlying()
 		} else {
 			go c.closeUnderlying()

@@ -170,7 +170,10 @@ func classifyOwn(h *Holder) {
 	for _, c := range liveConns() {
 		// An open conn's descriptor number is its own; a closing
 		// conn's may already be reused.
-		if c.sock.identified() && c.sock.fd == h.FD && c.sock.ino == h.Inode && !c.inflight.closing() {
+		if c.inflight.closing() {
+			continue
+		}
+		if id := c.identity(); id.identified() && id.fd == h.FD && id.ino == h.Inode {
 			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,19 +49,19 @@ const (
 
 // verifyReleased returns nil only when the socket cannot be held any more:
 // either a lookup in the kernel's tables said it is gone, or (the fast path,
-// see soleHolder) nothing but the conn's own descriptor can ever have held
-// it. A conn that is not a socket it can identify (see identify) is not
+// see prepareRelease) nothing but the conn's own descriptor ever held it.
+// A conn that is not a socket it can identify (see identify) is not
 // verified. A socket still held at the bound, or a lookup that fails,
 // gives a *ReleaseError.
 func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
-	if !c.sock.identified() {
+	if c.sole {
+		return 0, nil
+	}
+	if !c.sock.identified() { // read by prepareRelease, before the underlying Close
 		// Not a UDP or unix datagram socket: nothing to look up.
 		return 0, openCopiesError(c)
 	}
 	forkBarrier()
-	if soleHolder(c) {
-		return 0, nil
-	}
 	attempts = 1
 	held, err := c.sock.held()
 	if err != nil {
@@ -138,29 +139,46 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 	}
 }
 
-// soleHolder reports whether the conn's own descriptor, now closed, was the
-// only reference to the socket that ever existed, so that no lookup is
-// needed. It holds when:
+// prepareRelease runs in the first closer, before the underlying Close,
+// while the descriptor is still open. It decides whether the release will
+// need a lookup at all, and if so reads the socket's identity for it.
+//
+// No lookup is needed (c.sole) when the conn's own descriptor is the only
+// reference to the socket that can exist:
 //   - the socket was opened by ListenPacket (net sets close-on-exec on it)
 //     and its descriptor never left safeudp: no File copy, no SyscallConn
 //     (through which it could be dup'd or sent to another process);
-//   - and this process has no child at all right now, after the fork
-//     barrier. A copy of the descriptor reaches another process only
-//     through a fork; a child forked by Go code is between fork and exec
-//     or already exec'd (and close-on-exec dropped the copy), and is still
-//     our child while it holds one. forkBarrier has waited for a fork in
-//     progress, so such a child is visible to waitid.
+//   - and this process has no child at all, while syscall.ForkLock is held
+//     for reading from that check until the descriptor is closed. A copy
+//     reaches another process only through a fork; Go forks under the
+//     write lock, so none can start in that window, and a child forked
+//     earlier is still our child while it holds a copy (between fork and
+//     exec; exec drops it), which waitid sees.
 //
-// One waitid costs about a tenth of a sock_diag round trip. What it cannot
-// see is documented in the README's limits: a process forked by C code
-// that forks again without exec (its grandchild is reparented), and
-// another process taking a copy with pidfd_getfd.
-func soleHolder(c *core) bool {
-	if !soleHolderFastPath || c.exposed.Load() {
-		return false
+// Then prepareRelease returns the unlock, which the closer calls right
+// after the underlying Close. One waitid costs about a tenth of a sock_diag
+// round trip, and the identity is not read at all. What it cannot see is
+// listed in the README's limits: a fork by C code (which does not take
+// ForkLock) that forks again without exec, and another process taking a
+// copy with pidfd_getfd.
+func (c *core) prepareRelease() (done func()) {
+	if soleHolderFastPath && !c.exposed.Load() {
+		syscall.ForkLock.RLock()
+		if noChildren() {
+			c.sole = true
+			return syscall.ForkLock.RUnlock
+		}
+		syscall.ForkLock.RUnlock()
 	}
+	c.identity()
+	return nil
+}
+
+// noChildren reports whether this process has no child process at all.
+func noChildren() bool {
 	var info unix.Siginfo
 	// WNOWAIT: look, never reap (a zombie is somebody else's to wait for).
+	// WALL: children of any kind, also those cloned with another exit signal.
 	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)
 	return err == unix.ECHILD
 }

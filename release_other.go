@@ -14,3 +14,6 @@ import "context"
 func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 	return 0, openCopiesError(c)
 }
+
+// prepareRelease has nothing to prepare where the release is not verified.
+func (c *core) prepareRelease() (done func()) { return nil }

@@ -22,8 +22,9 @@ func TestReleaseNotClaimedWhenNoLookupAnswers(t *testing.T) {
 	pc, err := ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	c := &pc.(*UDPConn).core
+	c.identity()
 	require.True(t, c.sock.identified())
-	c.exposed.Store(true) // as after SyscallConn: no fast path
+	c.exposed.Store(true)   // as after SyscallConn: no fast path
 	c.sock.diag = diagKey{} // as on a kernel without sock_diag (set before Close, never during)
 	old := procNetDir
 	procNetDir = t.TempDir() + "/" // no tables there
@@ -58,8 +59,10 @@ func TestReleaseFallsBackToProcNet(t *testing.T) {
 			switch p := pc.(type) {
 			case *UDPConn:
 				c = &p.core
+				c.identity()
 			case *UnixConn:
 				c = &p.core
+				c.identity()
 			}
 			c.sock.diag = diagKey{}
 			held, err := c.sock.held()
@@ -83,6 +86,7 @@ func TestStreamSocketIsNotIdentified(t *testing.T) {
 	require.NoError(t, f0.Close())
 	pc := Wrap(nc.(*net.UnixConn))
 	c := &pc.(*UnixConn).core
+	c.identity()
 	assert.False(t, c.sock.identified(), "%+v", c.sock)
 	require.NoError(t, pc.Close())
 }
@@ -109,6 +113,7 @@ func TestDiagSocketIsOpenedInTheProcessNetns(t *testing.T) {
 	require.NoError(t, err)
 	defer pc.Close()
 	c := &pc.(*UDPConn).core
+	c.identity()
 	require.NotZero(t, c.sock.diag.family, "sock_diag works here")
 
 	type answer struct {
@@ -162,6 +167,7 @@ func TestDiagSocketIsOpenedInTheProcessNetns(t *testing.T) {
 // path that needs none.
 func noLookups(t *testing.T, c *core) {
 	t.Helper()
+	c.identity() // read now, while the conn is open; Close will not read it again
 	c.sock.diag = diagKey{}
 	old := procNetDir
 	procNetDir = t.TempDir() + "/"
