@@ -406,8 +406,11 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // into the past); Close returns only after every call has returned, the
 // underlying Close has returned, and the socket is released.
 //
-// On Linux, Close then confirms with the kernel that the socket is gone (a
-// sock_diag lookup, a few microseconds). A child process between fork and
+// On Linux, Close then makes sure the socket is gone: either nothing but
+// its own descriptor can ever have held it (a socket ListenPacket opened,
+// never exposed through File or SyscallConn, in a process with no child:
+// one waitid), or the kernel says so (a sock_diag lookup, a few
+// microseconds). A child process between fork and
 // exec, which holds a copy of every descriptor until exec, is waited out
 // for up to ListenConfig.ReleaseTimeout (1s by default). A holder that will
 // not let go by itself (an open File() copy, another descriptor of the
@@ -416,9 +419,10 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // and ErrHeldElsewhere for such long-lived holders. The conn is closed all
 // the same. If the kernel's tables cannot be asked, Close does not claim
 // the release: the *ReleaseError's Err says why. The README lists what the
-// check cannot see (a socket connected or bound to a device later through
-// SyscallConn, one created in another network namespace). Elsewhere, only
-// this process's open File() copies are checked.
+// check cannot see (a fork by C code that forks again without exec, a
+// socket re-keyed through SyscallConn after its identity was read, one
+// created in another network namespace). Elsewhere, only this process's
+// open File() copies are checked.
 //
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the

@@ -34,8 +34,9 @@ type diagKey struct {
 // not a UDP or unix datagram socket (a wrapped stream socket, say) is left
 // unidentified and is not verified.
 //
-// The identity is read once: a socket that is connected, bound to a device
-// or moved to another network namespace later, through SyscallConn, is
+// It runs once per conn, through core.identity, on first need (usually
+// when Close begins): a socket that is connected, bound to a device or
+// moved to another network namespace after that, through SyscallConn, is
 // looked up with the key it had here (see the README's limits).
 func (c *core) identify(pc net.PacketConn) {
 	sc, ok := pc.(syscall.Conn)
