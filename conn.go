@@ -107,6 +107,7 @@ type UnsupportedNetworkError struct {
 	Network string // the network asked for
 }
 
+// Error names the network and the ones safeudp supports.
 func (e *UnsupportedNetworkError) Error() string {
 	return fmt.Sprintf("safeudp: unsupported network %q: use one of %s, or net.ListenPacket for other networks", e.Network, supportedNetworks)
 }

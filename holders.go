@@ -240,6 +240,8 @@ func (e *ReleaseError) longLived() bool {
 	return false
 }
 
+// Error says which socket is still held, by whom, and for how long Close
+// waited.
 func (e *ReleaseError) Error() string {
 	var b strings.Builder
 	if e.Err != nil {
@@ -274,6 +276,8 @@ type AddrInUseError struct {
 	Holders []Holder // what held the address at the last look; may be empty
 }
 
+// Error is the bind error followed by the holders, as in
+// "bind: address already in use (held by pid 4242 \"sleep\" fd 3, ...)".
 func (e *AddrInUseError) Error() string {
 	if len(e.Holders) == 0 {
 		return e.Err.Error()
