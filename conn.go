@@ -94,11 +94,17 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 			return nil, err
 		}
 	}
+	return lc.own(pc, network, opened), nil
+}
+
+// own wraps pc, just bound with lc's options, as the conn ListenPacket
+// returns: a unixgram conn records the socket file its bind created.
+func (lc *ListenConfig) own(pc net.PacketConn, network string, opened uintptr) net.PacketConn {
 	c := wrap(pc, network, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
 		u.recordSocketFile()
 	}
-	return c, nil
+	return c
 }
 
 // UnsupportedNetworkError is the error (inside a *net.OpError) for a network
