@@ -52,7 +52,8 @@ const (
 //     done when Rebind was called, pc was refused (see above), or pc is a
 //     *RebindingConn whose rebind failed but which is still open (its
 //     Rebind says what it kept in service).
-//   - nil when pc is closed: it was already closed, or ctx ended while it
+//   - nil when pc is closed: it was already closed (the error then wraps
+//     net.ErrClosed, whatever ctx), or ctx ended while it
 //     drained (pc refuses new calls, and a later Close of pc finishes the
 //     job), or the new bind failed. The old socket cannot be kept in that
 //     last case, since its address had to be free for the bind: the
@@ -74,6 +75,9 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 			return rc, err
 		}
 		return rc, nil
+	}
+	if sc, ok := pc.(Conn); ok && coreOf(sc).inflight.closing() {
+		return nil, coreOf(sc).errClosed("rebind", nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return pc, fmt.Errorf("safeudp: rebind of %v not started, the conn stays open: %w", pc.LocalAddr(), err)

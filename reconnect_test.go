@@ -141,6 +141,12 @@ func TestRebindWithDoneContextLeavesConnOpen(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Same(t, pc, npc, "the conn to use from now on is pc itself")
 	roundTrip(t, pc)
+
+	// A closed conn is never returned as usable, whatever ctx.
+	require.NoError(t, pc.Close())
+	npc, err = safeudp.Rebind(ctx, pc)
+	require.ErrorIs(t, err, net.ErrClosed)
+	assert.Nil(t, npc)
 }
 
 func TestRebindOfPlainConnWithDoneContextLeavesNoTrace(t *testing.T) {
