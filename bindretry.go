@@ -69,13 +69,39 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 			markPersistentUnseen(hs)
 		}
 	}
+	return nil, lc.inUseError(ctx, network, bound, oe, hs)
+}
+
+// inUseError returns oe, a listen's EADDRINUSE, with its Err replaced by
+// an *AddrInUseError naming hs, the holders of bound, and logs them.
+func (lc *ListenConfig) inUseError(ctx context.Context, network, bound string, oe *net.OpError, hs []Holder) error {
 	e := *oe
 	e.Err = &AddrInUseError{Err: oe.Err, Holders: hs}
 	if lc.Logger != nil {
 		lc.Logger.LogAttrs(ctx, slog.LevelWarn, "safeudp: address in use",
 			slog.String("network", network), slog.String("addr", bound), slog.String("holders", joinHolders(hs)))
 	}
-	return nil, &e
+	return &e
+}
+
+// addrInUse is the final error of a bind that a retry loop gave up on:
+// err, if it is a *net.OpError for EADDRINUSE, with the holders of the
+// address looked up once and named (see inUseError); otherwise, or if
+// they cannot be looked up (Holders is Linux-only), err unchanged.
+func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, err error) error {
+	var oe *net.OpError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+		return err
+	}
+	bound := address
+	if oe.Addr != nil {
+		bound = oe.Addr.String()
+	}
+	hs, herr := holders(network, bound)
+	if herr != nil {
+		return err
+	}
+	return lc.inUseError(ctx, network, bound, oe, hs)
 }
 
 // firstBindBackoff is the first pause before a bind is retried.

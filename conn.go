@@ -30,7 +30,8 @@ type ListenConfig struct {
 	// Control, if not nil, is called after the socket is created and
 	// before it is bound, exactly as net.ListenConfig.Control. Socket
 	// options such as SO_REUSEPORT are the caller's choice: safeudp never
-	// sets them on its own.
+	// sets them on its own, except a RebindingConn on Linux, on its own
+	// sockets, for each bind of its Rebind only.
 	Control func(network, address string, c syscall.RawConn) error
 
 	// Logger, if not nil, records each socket's lifecycle at Info level:
@@ -94,11 +95,17 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 			return nil, err
 		}
 	}
+	return lc.own(pc, network, opened), nil
+}
+
+// own wraps pc, just bound with lc's options, as the conn ListenPacket
+// returns: a unixgram conn records the socket file its bind created.
+func (lc *ListenConfig) own(pc net.PacketConn, network string, opened uintptr) net.PacketConn {
 	c := wrap(pc, network, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
 		u.recordSocketFile()
 	}
-	return c, nil
+	return c
 }
 
 // UnsupportedNetworkError is the error (inside a *net.OpError) for a network

@@ -11,7 +11,10 @@ import (
 )
 
 // Rebind closes a conn and binds the same address again: a conn opened on
-// port 0 keeps the port it was given.
+// port 0 keeps the port it was given. Rebind always returns the conn to use
+// from now on, so assigning it back to pc loses nothing: on failure it is
+// pc itself when pc is still open (nothing was closed), or nil when pc is
+// closed.
 func ExampleRebind() {
 	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -24,8 +27,11 @@ func ExampleRebind() {
 	defer cancel()
 	pc, err = safeudp.Rebind(ctx, pc)
 	if err != nil {
-		fmt.Println("rebind:", err) // the old conn is closed: listen again
-		return
+		fmt.Println("rebind:", err)
+		if pc == nil {
+			return // the old conn is closed and the bind failed: listen again
+		}
+		// pc is the old conn, still open and in service.
 	}
 	defer pc.Close()
 	fmt.Println("same address:", pc.LocalAddr().String() == before)
@@ -56,7 +62,9 @@ func ExampleRebindingConn() {
 
 	for range 3 {
 		if err := c.Rebind(context.Background()); err != nil {
-			fmt.Println("rebind:", err) // the old socket is still in service
+			// On Linux the old socket is still in service; elsewhere
+			// calls wait for the next Rebind to bind one.
+			fmt.Println("rebind:", err)
 			return
 		}
 	}

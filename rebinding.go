@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -32,50 +34,59 @@ import (
 // retried on the new socket; one that fails for its own reasons (its
 // deadline, a closed conn) returns the error as net's would.
 //
-// Close wins over Rebind: once Close or Shutdown has begun, no Rebind
-// installs a socket (a Rebind racing Close closes the socket it made and
-// returns net.ErrClosed), a Rebind waiting for the address gives up, and
-// Close waits for a Rebind in progress before it closes the socket in
-// service. When Close returns, every call has returned and every socket the
-// conn opened is closed and released.
+// Close wins over Rebind: once Close or Shutdown has begun, a Rebind
+// waiting for its turn or for the address gives up with net.ErrClosed, a
+// Rebind that has bound its socket finishes, and Close waits for it, then
+// closes whatever socket is in service; a Rebind that starts later returns
+// net.ErrClosed. No Rebind brings a closed conn back to life: when Close
+// returns, every call has returned and every socket the conn opened is
+// closed and released.
 //
 // # Zero loss on Linux
 //
-// On Linux the conn opens each of its sockets with SO_REUSEPORT, so that the
-// new socket can be bound while the old one is still open. These sockets
-// are private to the conn; safeudp sets the option on no other socket. The
-// consequence: another process of the same user that also sets SO_REUSEPORT
-// can bind the same address and receive part of its traffic, as with any
-// SO_REUSEPORT socket (the kernel refuses other users).
+// On Linux the new socket is bound while the old one is still open, with
+// SO_REUSEPORT, the only way the kernel lets two sockets share an address,
+// and only for the same user. The option is confined to that overlap: the
+// conn sets it on the old socket just before each bind attempt of the new
+// one, and clears it on both right after the attempt. So no other socket
+// (a second ListenRebinding on the same address, another instance of the
+// program) can join the address except during a bind attempt of a Rebind,
+// a window of microseconds; outside it, such a bind fails with EADDRINUSE
+// as it would against any socket. (If the ListenConfig's Control sets
+// SO_REUSEPORT itself, the conn leaves it set: that is the caller's
+// choice.)
 //
 // A Rebind binds the new socket, then connects the old one to its own
-// address, so that the kernel delivers every new datagram to the new,
-// unconnected socket. It then stops the reads on the old socket (they
+// address: the kernel delivers a datagram to a connected UDP socket only
+// if it comes from that socket's peer, so every new datagram goes to the
+// new, unconnected socket. It then stops the reads on the old socket (they
 // wait, for the few microseconds the rest takes, for the new one), reads
 // what is queued on the old socket (without blocking) into a queue that
 // reads consume before they read the socket, installs the new socket, and
-// closes the old one once the calls still on it have returned. A datagram queued
-// while the swap runs is therefore delivered, not dropped, unless a receive
-// buffer overflows, as it would without a swap. Two exceptions: a datagram
-// that the conn (or another socket on the same port) sends to its own
-// address during the swap goes to the old socket, and is delivered only
-// if it arrives before the drain; and a datagram whose delivery the kernel
-// had begun on another CPU when the old socket was connected is delivered
-// only if it lands before the drain ends (none was seen in 2,000 rebinds
-// under three flooding senders). Datagrams taken off the old socket keep
-// up to 1 KiB of out-of-band data, and are read before the new socket's:
-// with a single reader, each sender's datagrams keep their order across a
-// swap.
+// closes the old one once the calls still on it have returned. A datagram
+// queued while the swap runs is therefore delivered, not dropped, unless a
+// receive buffer overflows, as it would without a swap. Two exceptions: a
+// datagram that the conn (or another socket on the same port) sends to its
+// own address during the swap goes to the old socket, and is delivered
+// only if it arrives before the drain; and a datagram whose delivery the
+// kernel had begun on another CPU when the old socket was connected is
+// delivered only if it lands before the drain ends (none was seen in 2,000
+// rebinds under three flooding senders). Datagrams taken off the old
+// socket keep up to 1 KiB of out-of-band data, and are read before the new
+// socket's: with a single reader, each sender's datagrams keep their order
+// across a swap. If a rebind fails after its new socket was bound, what
+// that socket received is queued the same way before it is closed.
 //
 // # Elsewhere
 //
 // On other systems a second socket cannot share the address without also
 // letting other programs take it, so Rebind closes the old socket and then
 // binds the new one. Datagrams queued on the old socket when it closes, and
-// those that arrive before the new bind, are lost; calls blocked in the
-// meantime wait for the new socket. If that bind fails, the old socket is
-// already gone: every call then fails with net.ErrClosed, and the conn
-// should be closed.
+// those that arrive before the new bind, are lost; calls made in the
+// meantime wait for the new socket. If that bind fails, the conn has no
+// socket until a later Rebind binds one: calls keep waiting for it (each
+// until its deadline, or Close), and only Close ends them with
+// net.ErrClosed.
 //
 // SyscallConn and File are deliberately missing: a raw descriptor or a
 // copy of it would stay bound to one socket and silently stop working, or
@@ -84,11 +95,15 @@ type RebindingConn struct {
 	inflight inflight // every call, including Rebind, is counted here
 
 	// Fixed at creation, read without locks.
-	network string       // "udp", "udp4" or "udp6", as given to the listen
-	laddr   net.Addr     // the address actually bound, rebound by each Rebind
-	lc      ListenConfig // the user's options, with the overlap added to Control
-	opened  uintptr      // PC of the caller of ListenRebinding
-	overlap bool         // whether Rebind binds the new socket before closing the old
+	network  string       // "udp", "udp4" or "udp6", as given to the listen
+	laddr    net.Addr     // the address actually bound, rebound by each Rebind
+	lc       ListenConfig // the user's options
+	rebindLC ListenConfig // lc, with SO_REUSEPORT added to Control when overlap
+	opened   uintptr      // PC of the caller of ListenRebinding
+	overlap  bool         // whether Rebind binds the new socket before closing the old
+	// keepReuseport: the user's Control set SO_REUSEPORT on the first
+	// socket, so the conn never clears it.
+	keepReuseport bool
 
 	// closed is cancelled when Close or Shutdown begins; it cancels a
 	// Rebind in progress.
@@ -96,28 +111,40 @@ type RebindingConn struct {
 	closeCancel context.CancelFunc
 
 	// sem is a context-aware mutex (weight 1) that serializes Rebind with
-	// Rebind and with the close sequence; it guards released, set once
-	// Close has released everything.
-	sem      *semaphore.Weighted
-	released bool
+	// Rebind and with the close sequence. It guards sockClosed and
+	// sockErr, set once the close sequence has closed the socket in
+	// service (sockErr is what that returned, kept for the closer that
+	// finishes the job), and released, set once Close has released
+	// everything.
+	sem        *semaphore.Weighted
+	sockClosed bool
+	sockErr    error
+	released   bool
 
 	// cur is the socket in service. It is replaced only by Rebind, holding
 	// sem, and then only under optMu, so a setter never writes to a socket
 	// that the next one's options were already copied from.
 	cur atomic.Pointer[rebindSocket]
 
-	// optMu guards the options below, and orders each setter against the
+	// optMu guards the options below, and orders each setter, and the
+	// close sequence's push of the deadlines into the past, against the
 	// installation of a new socket.
 	optMu            sync.Mutex
 	rdl, wdl         time.Time // deadlines set on the conn
 	rbuf, wbuf       int       // buffer sizes set on the conn; 0 when never set
 	rbufSet, wbufSet bool
+	// dlChanged, if not nil, is closed (and set to nil) when a deadline is
+	// set: calls waiting for a socket (awaitSocket) look at it again.
+	dlChanged chan struct{}
 
 	pending pendingQueue // datagrams taken off replaced sockets, read first
 
 	// retireHook, if not nil, is called by Rebind with each old socket
-	// after its drain and before its Close. Set by tests only, before use.
+	// after its drain and before its Close; boundHook, if not nil, with
+	// each new socket right after its bind, and an error it returns fails
+	// the rebind there. Set by tests only, before use.
 	retireHook func(old *UDPConn)
+	boundHook  func(nu *UDPConn) error
 }
 
 // rebindSocket is one socket of a RebindingConn.
@@ -125,14 +152,16 @@ type rebindSocket struct {
 	uc *UDPConn
 
 	// retired is set by Rebind before it wakes or closes the socket's
-	// calls; a call that then fails on it waits for replaced and retries
-	// on the socket in service, unless that is still this one.
+	// calls; a call that then fails on it waits for replaced (see
+	// awaitSocket) and retries on the socket in service.
 	retired atomic.Bool
 	// reading counts the reads running on the socket, so that Rebind can
 	// wait for them to stop before it drains the socket's queue.
 	reading atomic.Int32
-	// replaced is closed by Rebind once the socket is out of service or
-	// once Rebind has given up replacing it.
+	// replaced is closed by Rebind once another socket is in service, or
+	// (with the overlap) once Rebind has given up replacing it and kept
+	// it. A socket closed by a Rebind without overlap whose bind failed
+	// stays in place, retired, until a later Rebind replaces it.
 	replaced chan struct{}
 }
 
@@ -170,9 +199,11 @@ func ListenRebinding(network, address string) (*RebindingConn, error) {
 }
 
 // ListenRebinding is ListenRebinding with the options in lc: each socket
-// the conn opens, now and at every Rebind, is opened with them (on Linux,
-// lc.Control runs after SO_REUSEPORT is set, so it sees the option). The
-// ctx bounds the listen only.
+// the conn opens, now and at every Rebind, is opened with them. The first
+// socket is bound without SO_REUSEPORT, so an address that another socket
+// holds gives EADDRINUSE, as ListenPacket's does; on Linux the sockets of
+// later Rebinds get it after lc.Control has run, for their bind only (see
+// the type's documentation). The ctx bounds the listen only.
 func (lc *ListenConfig) ListenRebinding(ctx context.Context, network, address string) (*RebindingConn, error) {
 	return lc.listenRebinding(ctx, network, address, callerPC(2))
 }
@@ -198,15 +229,16 @@ func (e rebindNetworkError) Error() string {
 func (e rebindNetworkError) Unwrap() error { return net.UnknownNetworkError(e) }
 
 func newRebindingConn(ctx context.Context, lc *ListenConfig, network, address string, opened uintptr, overlap bool) (*RebindingConn, error) {
-	c := &RebindingConn{network: network, lc: *lc, opened: opened, overlap: overlap}
+	c := &RebindingConn{network: network, lc: *lc, rebindLC: *lc, opened: opened, overlap: overlap}
 	if overlap {
-		c.lc.Control = overlapControl(lc.Control)
+		c.rebindLC.Control = overlapControl(lc.Control)
 	}
 	pc, err := c.lc.listen(ctx, network, address, opened)
 	if err != nil {
 		return nil, err
 	}
 	c.laddr = pc.LocalAddr()
+	c.keepReuseport = overlap && reuseportSet(pc)
 	c.inflight.init()
 	c.sem = semaphore.NewWeighted(1)
 	c.closed, c.closeCancel = context.WithCancel(context.Background())
@@ -227,45 +259,141 @@ func (c *RebindingConn) errClosed(op string, addr net.Addr) error {
 	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: addr, Err: net.ErrClosed}
 }
 
-// movedOff reports whether a call that failed on s should be retried on
-// the socket in service: s was retired and another socket has replaced it.
-// It waits for Rebind to finish with s, which it does without waiting for
-// any call.
-func (c *RebindingConn) movedOff(s *rebindSocket) bool {
-	if !s.retired.Load() {
-		return false
+// interrupted turns the error of a call that Close cut short into
+// net.ErrClosed, as the core's does: a call blocked when Close began may
+// otherwise see the past deadline that Close set, as a timeout.
+func (c *RebindingConn) interrupted(err error) error {
+	if err == nil || !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
+		return err
 	}
-	<-s.replaced
-	return c.cur.Load() != s
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		e := *oe
+		e.Err = net.ErrClosed
+		return &e
+	}
+	return err
+}
+
+// deadlineError is the error of a call whose deadline passed while it had
+// no socket to run on, as net's for a timeout.
+func (c *RebindingConn) deadlineError(op string, addr net.Addr) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: addr, Err: os.ErrDeadlineExceeded}
+}
+
+// deadline returns the read or write deadline set on the conn, and a
+// channel closed when a deadline is next set.
+func (c *RebindingConn) deadline(read bool) (time.Time, <-chan struct{}) {
+	c.optMu.Lock()
+	defer c.optMu.Unlock()
+	if c.dlChanged == nil {
+		c.dlChanged = make(chan struct{})
+	}
+	if read {
+		return c.rdl, c.dlChanged
+	}
+	return c.wdl, c.dlChanged
+}
+
+// readDeadline returns the read deadline set on the conn.
+func (c *RebindingConn) readDeadline() time.Time {
+	c.optMu.Lock()
+	defer c.optMu.Unlock()
+	return c.rdl
+}
+
+// awaitSocket is called by a call that failed on s. It reports whether the
+// call should run again, on the socket now in service: only if s was
+// retired, once another socket has replaced it. Meanwhile the call waits,
+// without holding any lock: for the few microseconds a swap takes, or on
+// the close-then-bind path after a failed bind, until a later Rebind
+// succeeds. The wait ends, and the call returns its error, when Close
+// begins (the error is then net.ErrClosed, as the socket was closed); and
+// when the conn's deadline for the call passes, with a timeout error.
+func (c *RebindingConn) awaitSocket(s *rebindSocket, read bool) (retry bool, timeout bool) {
+	if !s.retired.Load() {
+		return false, false
+	}
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-s.replaced:
+			return c.cur.Load() != s, false
+		default:
+		}
+		dl, changed := c.deadline(read)
+		var expired <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return false, true
+			}
+			if t == nil {
+				t = time.NewTimer(d)
+			} else {
+				t.Reset(d)
+			}
+			expired = t.C
+		}
+		select {
+		case <-s.replaced:
+			return c.cur.Load() != s, false
+		case <-c.closed.Done():
+			return false, false
+		case <-changed: // a deadline was set: look again
+		case <-expired:
+			return false, true
+		}
+	}
 }
 
 // read runs one read: from the pending queue if it holds a datagram, else
 // on the socket in service, again on the next socket as long as the one it
 // ran on was swapped out. fromPending fills the results from a queued
 // datagram.
+//
+// The loop does not look for Close: Close takes sem, so no Rebind runs
+// while it closes the socket in service, and a read on that socket, or
+// one waiting for a socket, then returns net.ErrClosed.
 func (c *RebindingConn) read(op func(uc *UDPConn) error, fromPending func(d *datagram)) error {
 	if !c.inflight.acquire() {
 		return c.errClosed("read", nil)
 	}
 	defer c.inflight.release()
 	for {
-		if c.inflight.closing() {
-			return c.errClosed("read", nil)
-		}
 		// Load the socket before looking at the queue: Rebind fills the
 		// queue before it installs a new socket, and retires s before it
 		// fills the queue, so a read either sees what Rebind queued or
 		// fails on s and looks again.
 		s := c.cur.Load()
-		if d := c.pending.pop(); d != nil {
-			fromPending(d)
-			return nil
+		if c.pending.n.Load() != 0 {
+			// A queued datagram is returned only before the read
+			// deadline, as the socket would return it.
+			if dl := c.readDeadline(); !dl.IsZero() && !time.Now().Before(dl) {
+				return c.deadlineError("read", nil)
+			}
+			if d := c.pending.pop(); d != nil {
+				fromPending(d)
+				return nil
+			}
 		}
 		s.reading.Add(1)
 		err := op(s.uc)
 		s.reading.Add(-1)
-		if err == nil || !c.movedOff(s) {
-			return err
+		if err == nil {
+			return nil
+		}
+		retry, timeout := c.awaitSocket(s, true)
+		if timeout {
+			return c.deadlineError("read", nil)
+		}
+		if !retry {
+			return c.interrupted(err)
 		}
 	}
 }
@@ -281,8 +409,15 @@ func (c *RebindingConn) write(addr net.Addr, op func(uc *UDPConn) error) error {
 	for {
 		s := c.cur.Load()
 		err := op(s.uc)
-		if err == nil || !c.movedOff(s) {
-			return err
+		if err == nil {
+			return nil
+		}
+		retry, timeout := c.awaitSocket(s, false)
+		if timeout {
+			return c.deadlineError("write", addr)
+		}
+		if !retry {
+			return c.interrupted(err)
 		}
 	}
 }
@@ -399,19 +534,19 @@ func (c *RebindingConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) 
 // every socket that replaces it. Once Close has begun it fails with
 // net.ErrClosed.
 func (c *RebindingConn) SetDeadline(t time.Time) error {
-	return c.setOption(func() { c.rdl, c.wdl = t, t }, func(uc *UDPConn) error { return uc.SetDeadline(t) })
+	return c.setOption(func() { c.rdl, c.wdl = t, t; c.deadlineSet() }, func(uc *UDPConn) error { return uc.SetDeadline(t) })
 }
 
 // SetReadDeadline sets the read deadline, as
 // net.PacketConn.SetReadDeadline; see SetDeadline.
 func (c *RebindingConn) SetReadDeadline(t time.Time) error {
-	return c.setOption(func() { c.rdl = t }, func(uc *UDPConn) error { return uc.SetReadDeadline(t) })
+	return c.setOption(func() { c.rdl = t; c.deadlineSet() }, func(uc *UDPConn) error { return uc.SetReadDeadline(t) })
 }
 
 // SetWriteDeadline sets the write deadline, as
 // net.PacketConn.SetWriteDeadline; see SetDeadline.
 func (c *RebindingConn) SetWriteDeadline(t time.Time) error {
-	return c.setOption(func() { c.wdl = t }, func(uc *UDPConn) error { return uc.SetWriteDeadline(t) })
+	return c.setOption(func() { c.wdl = t; c.deadlineSet() }, func(uc *UDPConn) error { return uc.SetWriteDeadline(t) })
 }
 
 // SetReadBuffer sets the size of the receive buffer of the socket in
@@ -437,7 +572,15 @@ func (c *RebindingConn) setOption(record func(), apply func(uc *UDPConn) error) 
 	defer c.optMu.Unlock()
 	record()
 	s := c.cur.Load()
-	if err := apply(s.uc); err != nil && !s.retired.Load() {
+	err := apply(s.uc)
+	// Close sets closedBit before it pushes the deadlines into the past,
+	// under optMu. If it began after our acquire, it may have pushed them
+	// before our apply re-armed one, so push again (see setDeadline in
+	// conn.go).
+	if c.inflight.closing() {
+		_ = s.uc.SetDeadline(pastDeadline)
+	}
+	if err != nil && !s.retired.Load() {
 		return err
 	}
 	// A retired socket is on its way out; the option is recorded and
@@ -445,8 +588,18 @@ func (c *RebindingConn) setOption(record func(), apply func(uc *UDPConn) error) 
 	return nil
 }
 
-// applyOptions gives a new socket the options set on the conn. The caller
-// holds optMu.
+// deadlineSet wakes the calls waiting for a socket, so that they look at
+// the new deadline. The caller holds optMu.
+func (c *RebindingConn) deadlineSet() {
+	if c.dlChanged != nil {
+		close(c.dlChanged)
+		c.dlChanged = nil
+	}
+}
+
+// applyOptions gives a new socket the options set on the conn; once Close
+// has begun, deadlines in the past instead, so that a call that moves to
+// the socket does not block there. The caller holds optMu.
 func (c *RebindingConn) applyOptions(uc *UDPConn) error {
 	var errs []error
 	if c.rbufSet {
@@ -455,7 +608,11 @@ func (c *RebindingConn) applyOptions(uc *UDPConn) error {
 	if c.wbufSet {
 		errs = append(errs, uc.SetWriteBuffer(c.wbuf))
 	}
-	errs = append(errs, uc.SetReadDeadline(c.rdl), uc.SetWriteDeadline(c.wdl))
+	rdl, wdl := c.rdl, c.wdl
+	if c.inflight.closing() {
+		rdl, wdl = pastDeadline, pastDeadline
+	}
+	errs = append(errs, uc.SetReadDeadline(rdl), uc.SetWriteDeadline(wdl))
 	return errors.Join(errs...)
 }
 
@@ -465,22 +622,29 @@ func (c *RebindingConn) applyOptions(uc *UDPConn) error {
 // documentation for what happens to datagrams in flight on each system.
 //
 // Rebind calls are serialized. The bind is retried after EADDRINUSE with
-// capped exponential backoff until ctx ends, as the Rebind function does.
+// capped exponential backoff until ctx ends or Close begins, as the Rebind
+// function does; each retry is a plain bind, and the holders of the
+// address are looked up once, for the final error.
 //
 // On failure:
-//   - If ctx is already done, Rebind returns its error and changes nothing.
 //   - If the conn is closed, or Close begins before the new socket is in
-//     service, Rebind returns an error wrapping net.ErrClosed, and any
-//     socket it opened is closed.
+//     service, Rebind returns an error wrapping net.ErrClosed (whatever
+//     ctx), and any socket it opened is closed.
+//   - If ctx is already done, Rebind returns its error and changes nothing.
 //   - On Linux, if the new socket cannot be bound (for example because
-//     another user's socket holds the address), the old socket stays in
-//     service and Rebind returns the bind error unchanged.
-//   - On other systems, a failed bind leaves the conn without a socket: see
-//     the type's documentation.
+//     another user's socket holds the address) or set up, the old socket
+//     stays in service and Rebind returns the error (a bind error is
+//     ListenPacket's: on Linux it names the holders).
+//   - On other systems, a failed bind leaves the conn without a socket:
+//     calls wait for one, and the next Rebind tries the bind again (see the
+//     type's documentation).
 //
 // If the new socket is in service but closing the old one reports an
 // error, Rebind returns that error, saying that the swap was done.
 func (c *RebindingConn) Rebind(ctx context.Context) error {
+	if c.inflight.closing() {
+		return c.errClosed("rebind", nil)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("safeudp: rebind of %s %v not started: %w", c.network, c.laddr, err)
 	}
@@ -501,36 +665,88 @@ func (c *RebindingConn) Rebind(ctx context.Context) error {
 		return fmt.Errorf("safeudp: rebind of %s %v: waiting for another rebind: %w", c.network, c.laddr, err)
 	}
 	defer c.sem.Release(1)
+	// Close may have run between our acquire of the tracker and of sem:
+	// its socket is closed, there is nothing left to replace.
 	if c.inflight.closing() {
 		return c.errClosed("rebind", nil)
 	}
+	// No check for Close is needed past this point: Close waits for sem,
+	// then closes whatever socket is in service, so a socket installed
+	// here never outlives it.
 	old := c.cur.Load()
-	if old.retired.Load() {
-		// A Rebind without overlap closed the socket and failed to bind.
-		return c.errClosed("rebind", nil)
-	}
 	if c.overlap {
 		return c.rebindOverlap(ctx, old)
 	}
 	return c.rebindGap(ctx, old)
 }
 
+// allowJoin sets (on) or clears SO_REUSEPORT on a socket of the conn,
+// unless the user's Control set it, which the conn then never clears.
+func (c *RebindingConn) allowJoin(rc syscall.RawConn, on bool) error {
+	if c.keepReuseport || rc == nil {
+		return nil
+	}
+	return setReuseport(rc, on)
+}
+
+// bindNext binds the conn's next socket, next to old when old is still
+// open (the overlap), retrying EADDRINUSE until ctx ends. With the
+// overlap, SO_REUSEPORT is set on old for each bind attempt only, and
+// cleared on both sockets right after it: no other socket can join the
+// address outside that window.
+func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebindSocket, error) {
+	bind := func() (net.PacketConn, error) { return c.rebindLC.bindOnce(c.network, c.laddr.String()) }
+	if c.overlap {
+		oldRC := rawConnOf(old.uc)
+		bind = func() (net.PacketConn, error) {
+			if err := c.allowJoin(oldRC, true); err != nil {
+				return nil, err
+			}
+			pc, err := c.rebindLC.bindOnce(c.network, c.laddr.String())
+			cerr := c.allowJoin(oldRC, false)
+			if err == nil {
+				cerr = errors.Join(cerr, c.allowJoin(rawConnOf(pc), false))
+				if cerr != nil {
+					_ = pc.Close()
+					return nil, cerr
+				}
+			}
+			return pc, err
+		}
+	}
+	pc, err := retryBind(ctx, bind)
+	if err != nil {
+		return nil, c.lc.addrInUse(ctx, c.network, c.laddr.String(), err)
+	}
+	return newRebindSocket(c.lc.own(pc, c.network, c.opened)), nil
+}
+
+// discard closes nu, a socket that will not be put in service, after it
+// has stopped receiving (as the old socket does in a swap) and what it
+// received has been moved to the pending queue: a datagram that reached
+// it while it was bound is delivered, not dropped.
+func (c *RebindingConn) discard(nu *rebindSocket) {
+	_ = stopReceiving(nu.uc, c.laddr)
+	drainQueued(nu.uc, c.pending.push)
+	_ = nu.uc.Close()
+}
+
 // rebindOverlap binds the new socket next to the old one, stops the old one
 // from receiving, moves what it holds to the pending queue, installs the new
 // socket and closes the old one. The caller holds sem.
 func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) error {
-	pc, err := listenRetry(ctx, &c.lc, c.network, c.laddr.String(), c.opened)
+	nu, err := c.bindNext(ctx, old)
 	if err != nil {
 		if c.inflight.closing() {
 			return c.errClosed("rebind", nil)
 		}
 		return err
 	}
-	nu := newRebindSocket(pc)
-	// Close wins: it has begun, so the new socket must never serve.
-	if c.inflight.closing() {
-		_ = nu.uc.Close()
-		return c.errClosed("rebind", nil)
+	if c.boundHook != nil {
+		if err := c.boundHook(nu.uc); err != nil {
+			c.discard(nu)
+			return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
+		}
 	}
 	// optMu is held from the options given to nu to its installation, so
 	// that no setter runs in between; a setter waits at most for the
@@ -538,12 +754,12 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	c.optMu.Lock()
 	if err := c.applyOptions(nu.uc); err != nil {
 		c.optMu.Unlock()
-		_ = nu.uc.Close()
+		c.discard(nu)
 		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
 	}
 	if err := stopReceiving(old.uc, c.laddr); err != nil {
 		c.optMu.Unlock()
-		_ = nu.uc.Close()
+		c.discard(nu)
 		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
 	}
 	// From here on the kernel queues every new datagram on nu. Stop the
@@ -568,30 +784,27 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	return nil
 }
 
-// rebindGap closes the old socket and then binds the new one. The caller
-// holds sem.
+// rebindGap closes the old socket, unless a failed Rebind already did, and
+// then binds the new one. The caller holds sem.
 func (c *RebindingConn) rebindGap(ctx context.Context, old *rebindSocket) error {
-	old.retired.Store(true)
-	closeErr := old.uc.Close()
-	pc, err := listenRetry(ctx, &c.lc, c.network, c.laddr.String(), c.opened)
+	var closeErr error
+	if !old.retired.Load() {
+		old.retired.Store(true)
+		closeErr = old.uc.Close()
+	}
+	nu, err := c.bindNext(ctx, old)
 	if err != nil {
-		close(old.replaced)
 		if c.inflight.closing() {
 			return c.errClosed("rebind", nil)
 		}
-		return fmt.Errorf("safeudp: rebind of %s %v: the old socket is closed and the conn has none: %w", c.network, c.laddr, errors.Join(err, closeErr))
+		return fmt.Errorf("safeudp: rebind of %s %v: the old socket is closed and the conn has none until a Rebind succeeds; calls wait for it: %w",
+			c.network, c.laddr, errors.Join(err, closeErr))
 	}
-	nu := newRebindSocket(pc)
-	if c.inflight.closing() {
+	if err := c.install(nu); err != nil {
 		_ = nu.uc.Close()
-		close(old.replaced)
-		return c.errClosed("rebind", nil)
+		return fmt.Errorf("safeudp: rebind of %s %v: the conn has no socket until a Rebind succeeds; calls wait for it: %w", c.network, c.laddr, err)
 	}
-	err = c.install(nu)
 	close(old.replaced)
-	if err != nil {
-		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service without its options: %w", c.network, c.laddr, err)
-	}
 	if closeErr != nil && !errors.Is(closeErr, ErrNotReleased) {
 		// (A holder that kept the old socket let go: the bind worked.)
 		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service; closing the old one: %w", c.network, c.laddr, closeErr)
@@ -612,11 +825,12 @@ func (c *RebindingConn) install(nu *rebindSocket) error {
 }
 
 // Close closes the conn: calls that begin after Close has begun fail with
-// an error wrapping net.ErrClosed; a Rebind in progress is cancelled and
-// waited for; then the socket in service is closed with the full guarantee
-// of UDPConn.Close, which unblocks the calls on it, and Close returns once
-// every call on the conn has returned. Datagrams still in the pending queue
-// are dropped, as a socket's Close drops its queue.
+// an error wrapping net.ErrClosed; the calls blocked on the socket in
+// service are unblocked at once (its deadlines are pushed into the past);
+// a Rebind in progress is cancelled and waited for; then the socket in
+// service is closed with the full guarantee of UDPConn.Close, and Close
+// returns once every call on the conn has returned. Datagrams still in the
+// pending queue are dropped, as a socket's Close drops its queue.
 //
 // Close is safe to call from many goroutines at once; every call but the
 // one that reports the outcome returns an error wrapping net.ErrClosed
@@ -641,9 +855,13 @@ func (c *RebindingConn) logSlowClose() {
 		slog.String("opened", c.cur.Load().uc.openedAt()), slog.Duration("waited", slowCloseAfter))
 }
 
-// Shutdown is Close bounded by ctx, as UDPConn.Shutdown. If ctx is already
-// done when Shutdown is called on an open conn, Shutdown does nothing: it
-// returns the error and the conn stays open and usable.
+// Shutdown is Close bounded by ctx, as UDPConn.Shutdown. If ctx ends
+// first, Shutdown returns an error wrapping ctx.Err(); the calls blocked
+// on the socket in service have been unblocked all the same, the conn
+// stays closed to new calls, and a later Close or Shutdown finishes the
+// job and reports the outcome. If ctx is already done when Shutdown is
+// called on an open conn, Shutdown does nothing: it returns the error and
+// the conn stays open and usable.
 func (c *RebindingConn) Shutdown(ctx context.Context) error {
 	if err := ctx.Err(); err != nil && !c.inflight.closing() {
 		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
@@ -654,6 +872,12 @@ func (c *RebindingConn) Shutdown(ctx context.Context) error {
 func (c *RebindingConn) shutdown(ctx context.Context) error {
 	c.inflight.close()
 	c.closeCancel()
+	// Unblock the calls on the socket in service now, not once a Rebind
+	// in progress lets go of sem: under optMu, so that a socket installed
+	// later gets past deadlines too (applyOptions).
+	c.optMu.Lock()
+	_ = c.cur.Load().uc.SetDeadline(pastDeadline)
+	c.optMu.Unlock()
 	if err := c.sem.Acquire(ctx, 1); err != nil {
 		return c.shutdownExpired(ctx)
 	}
@@ -661,20 +885,25 @@ func (c *RebindingConn) shutdown(ctx context.Context) error {
 	if c.released {
 		return c.errClosed("close", nil)
 	}
-	s := c.cur.Load()
-	err := s.uc.Shutdown(ctx)
-	if err != nil && s.retired.Load() && errors.Is(err, net.ErrClosed) {
-		err = nil // closed by a Rebind that then failed to bind
-	}
-	if err != nil && !errors.Is(err, net.ErrClosed) && ctx.Err() != nil {
-		return c.shutdownExpired(ctx)
+	if !c.sockClosed {
+		s := c.cur.Load()
+		err := s.uc.Shutdown(ctx)
+		if !s.uc.released.Load() {
+			// ctx ended first: the socket's Close carries on with the
+			// next closer.
+			return c.shutdownExpired(ctx)
+		}
+		if s.retired.Load() && errors.Is(err, net.ErrClosed) {
+			err = nil // closed by a Rebind that then failed to bind
+		}
+		c.sockClosed, c.sockErr = true, err // the outcome, whatever ctx does next
 	}
 	if werr := c.inflight.wait(ctx); werr != nil {
 		return c.shutdownExpired(ctx)
 	}
 	c.pending.clear()
 	c.released = true
-	return err
+	return c.sockErr
 }
 
 // shutdownExpired is Shutdown's error when ctx ends first.

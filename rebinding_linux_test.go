@@ -2,9 +2,12 @@ package safeudp
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -91,4 +94,284 @@ func TestRebindingConnLosesOnlyWhatOverflows(t *testing.T) {
 	wg.Wait()
 	t.Logf("100 rebinds: sent %d, received %d, refused by full receive buffers %d", sent.Load(), got.Load(), overflow)
 	require.Equal(t, sent.Load(), got.Load()+overflow, "datagrams lost to a swap")
+}
+
+// msgHandler is a slog.Handler that counts messages by text and calls on,
+// if set, with each.
+type msgHandler struct {
+	mu   sync.Mutex
+	seen map[string]int
+	on   func(msg string)
+}
+
+func (h *msgHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *msgHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *msgHandler) WithGroup(string) slog.Handler            { return h }
+func (h *msgHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	if h.seen == nil {
+		h.seen = map[string]int{}
+	}
+	h.seen[r.Message]++
+	h.mu.Unlock()
+	if h.on != nil {
+		h.on(r.Message)
+	}
+	return nil
+}
+
+func (h *msgHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seen[msg]
+}
+
+// requireServes sends one datagram to c from a fresh socket and requires
+// c to read it within a bound.
+func requireServes(t *testing.T, c *RebindingConn) {
+	t.Helper()
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	_, err = snd.WriteTo([]byte("ping"), c.LocalAddr())
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
+	buf := make([]byte, 16)
+	n, _, err := c.ReadFrom(buf)
+	require.NoError(t, err)
+	require.Equal(t, "ping", string(buf[:n]))
+}
+
+// refusedRebinding returns a RebindingConn whose Rebind can never bind:
+// the conn leaves SO_REUSEPORT off its old socket (as if the user's Control
+// had set it and owned it), so each bind of the new one fails with
+// EADDRINUSE, as against another user's socket. binds counts the listens.
+func refusedRebinding(t *testing.T, log *slog.Logger) (c *RebindingConn, binds *atomic.Int32) {
+	binds = new(atomic.Int32)
+	lc := &ListenConfig{Logger: log, Control: func(string, string, syscall.RawConn) error {
+		binds.Add(1)
+		return nil
+	}}
+	c, err := lc.ListenRebinding(context.Background(), "udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	c.keepReuseport = true
+	return c, binds
+}
+
+func TestRebindBindRefusedRetriesCheaplyAndKeepsOldSocket(t *testing.T) {
+	h := &msgHandler{}
+	c, binds := refusedRebinding(t, slog.New(h))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := c.Rebind(ctx)
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe, "ListenPacket's error comes back")
+	var inUse *AddrInUseError
+	require.ErrorAs(t, err, &inUse, "the final error names the holders")
+	require.NotEmpty(t, inUse.Holders)
+	require.Greater(t, binds.Load(), int32(3), "EADDRINUSE is retried until ctx ends")
+	// Each retry is a plain bind: the holders are looked up (and logged)
+	// once, for the final error.
+	require.Equal(t, 1, h.count("safeudp: address in use"))
+	requireServes(t, c)
+}
+
+func TestRebindRetryingBindEndsAtClose(t *testing.T) {
+	c, binds := refusedRebinding(t, nil)
+	rebindErr := make(chan error, 1)
+	go func() { rebindErr <- c.Rebind(context.Background()) }()
+	require.Eventually(t, func() bool { return binds.Load() > 3 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, c.Close())
+	select {
+	case err := <-rebindErr:
+		require.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the Rebind retrying its bind")
+	}
+}
+
+func TestRebindJoinWindowEndsRightAfterTheBind(t *testing.T) {
+	c, err := ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	addr := c.LocalAddr().String()
+	joined := make(chan error, 1)
+	c.boundHook = func(nu *UDPConn) error {
+		// Both sockets are bound; the old one is still in service.
+		assert.False(t, reuseportSet(nu), "SO_REUSEPORT left on the new socket")
+		assert.False(t, reuseportSet(c.cur.Load().uc), "SO_REUSEPORT left on the old socket")
+		pc, err := listenReuseport(addr)
+		if err == nil {
+			pc.Close()
+		}
+		joined <- err
+		return nil
+	}
+	require.NoError(t, c.Rebind(context.Background()))
+	require.ErrorIs(t, <-joined, syscall.EADDRINUSE, "a SO_REUSEPORT socket joined during the rebind")
+	requireServes(t, c)
+}
+
+// listenReuseport binds addr with SO_REUSEPORT set, as a second instance
+// of a SO_REUSEPORT server would.
+func listenReuseport(addr string) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		return setReuseport(c, true)
+	}}
+	return lc.ListenPacket(context.Background(), "udp4", addr)
+}
+
+func TestDrainQueuedCarriesOnPastAPendingError(t *testing.T) {
+	// A pending socket error (an ICMP error) is reported once, by the next
+	// read, ahead of the datagrams queued: the drain must read past it.
+	pc, err := ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	uc := pc.(*UDPConn)
+	defer uc.Close()
+	rc := rawConnOf(uc)
+	require.NoError(t, rc.Control(func(fd uintptr) {
+		require.NoError(t, unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1))
+	}))
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	const queued = 3
+	for i := range queued {
+		_, err := snd.WriteTo([]byte{byte(i)}, uc.LocalAddr())
+		require.NoError(t, err)
+	}
+	// A datagram to a closed port: the ICMP port unreachable sets the
+	// socket's error.
+	gone, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, gone.Close())
+	_, err = uc.WriteTo([]byte("x"), gone.LocalAddr())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var revents int16
+		_ = rc.Control(func(fd uintptr) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if _, err := unix.Poll(fds, 0); err == nil {
+				revents = fds[0].Revents
+			}
+		})
+		return revents&unix.POLLERR != 0
+	}, 5*time.Second, time.Millisecond, "no ICMP error arrived")
+
+	var got []byte
+	drainQueued(uc, func(d *datagram) { got = append(got, d.b...) })
+	require.Equal(t, []byte{0, 1, 2}, got)
+}
+
+func TestFailedRebindDeliversWhatTheNewSocketGot(t *testing.T) {
+	// A rebind that fails after its new socket was bound (its set-up
+	// fails) closes that socket; what reached it meanwhile is delivered.
+	c, err := ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	const sent = 5
+	errSetUp := errors.New("test: set-up failed")
+	c.boundHook = func(nu *UDPConn) error {
+		for i := range sent {
+			if _, err := snd.WriteTo([]byte{byte(i)}, c.LocalAddr()); err != nil {
+				return err
+			}
+		}
+		return errSetUp
+	}
+	require.ErrorIs(t, c.Rebind(context.Background()), errSetUp)
+	c.boundHook = nil
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	got := map[byte]bool{}
+	buf := make([]byte, 16)
+	for range sent {
+		n, _, err := c.ReadFrom(buf)
+		require.NoError(t, err, "received %d of %d", len(got), sent)
+		require.Equal(t, 1, n)
+		got[buf[0]] = true
+	}
+	require.Len(t, got, sent)
+	require.NoError(t, c.SetReadDeadline(time.Time{}))
+	requireServes(t, c)
+}
+
+func TestShutdownExpiredDuringRebindUnblocksCalls(t *testing.T) {
+	// Shutdown's ctx ends while a Rebind holds sem: the calls blocked on
+	// the socket in service return at once, as with the core's Shutdown.
+	c, err := ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	inHook, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.retireHook = func(*UDPConn) {
+		once.Do(func() {
+			close(inHook)
+			<-release
+		})
+	}
+	var releaseOnce sync.Once
+	unhook := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unhook()
+	rebindErr := make(chan error, 1)
+	go func() { rebindErr <- c.Rebind(context.Background()) }()
+	select {
+	case <-inHook:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Rebind never reached its hook")
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		readErr <- err
+	}()
+	require.Eventually(t, func() bool { return c.InFlight() == 2 }, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, c.Shutdown(ctx), context.DeadlineExceeded)
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Error("the read on the socket in service stayed blocked after Shutdown expired")
+	}
+	unhook()
+	require.NoError(t, <-rebindErr)
+	require.NoError(t, c.Close())
+}
+
+func TestShutdownKeepsTheSocketsOutcomeForTheNextCloser(t *testing.T) {
+	// ctx ends after the socket's Shutdown has returned its outcome (here,
+	// a release error): that outcome is what Shutdown, or else the next
+	// closer, reports, not a timeout followed by net.ErrClosed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var armed atomic.Bool
+	h := &msgHandler{on: func(msg string) {
+		if msg == "safeudp: released" && armed.Load() {
+			cancel()
+		}
+	}}
+	lc := &ListenConfig{Logger: slog.New(h)}
+	c, err := lc.ListenRebinding(context.Background(), "udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, c.Rebind(context.Background()))
+	// Another descriptor of the socket in service: its Close reports it.
+	rc, err := c.cur.Load().uc.SyscallConn()
+	require.NoError(t, err)
+	dup := -1
+	require.NoError(t, rc.Control(func(fd uintptr) {
+		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}))
+	require.NoError(t, err)
+	defer unix.Close(dup)
+	armed.Store(true)
+	err = c.Shutdown(ctx)
+	require.Error(t, ctx.Err(), "ctx ended after the socket's release")
+	require.ErrorIs(t, err, ErrHeldElsewhere, "the outcome, not ctx's error")
+	require.ErrorIs(t, c.Close(), net.ErrClosed)
 }

@@ -22,61 +22,69 @@ const (
 // the socket released) and binds the same local address again, returning
 // the new conn. The address is the one actually bound, pc.LocalAddr(), so a
 // conn opened on port 0 keeps the port it was given; an IPv6 wildcard
-// socket keeps its dual-stack or IPv6-only mode (read from the socket on
-// Linux). The ListenConfig that pc was opened with (Control, Logger) carries
-// over, and so does the place it was opened at, for reports.
+// socket keeps its dual-stack or IPv6-only mode (IPV6_V6ONLY, read from
+// the socket). The ListenConfig that pc was opened with (Control, Logger)
+// carries over, and so does the place it was opened at, for reports.
 //
 // pc may be any conn returned by this package or a plain *net.UDPConn or
 // unixgram *net.UnixConn, which Rebind takes over as Wrap does. The new
-// conn is opened by ListenPacket, so it is a *UDPConn or a *UnixConn even
-// when pc was a *PacketConn. A
-// *RebindingConn is rebound in place by its own Rebind method and returned
-// as it is. A unixgram conn is bound again on the same path: Close removes
-// the socket file that ListenPacket created and the new bind creates it
-// again. Rebind refuses, leaving pc untouched, a unixgram conn whose socket
-// file safeudp did not create (it would never remove that file, so the bind
-// could not succeed), an unnamed unixgram conn, and a conn whose local
-// address is neither UDP nor unix.
+// conn is opened as ListenPacket opens it, so it is a *UDPConn or a
+// *UnixConn even when pc was a *PacketConn. A *RebindingConn is rebound in
+// place by its own Rebind method and returned as it is. A unixgram conn is
+// bound again on the same path: Close removes the socket file that
+// ListenPacket created and the new bind creates it again. Rebind refuses,
+// leaving pc untouched, a unixgram conn whose socket file safeudp did not
+// create (it would never remove that file, so the bind could not succeed),
+// an unnamed unixgram conn, and a conn whose local address is neither UDP
+// nor unix.
 //
 // The bind is tried at once; while it fails with EADDRINUSE (another
 // socket, or a process that inherited a copy of the old one, still holds
 // the address) it is retried with capped exponential backoff until ctx
-// ends, and then Rebind returns the last error of ListenPacket unchanged, so
-// errors.Is(err, syscall.EADDRINUSE) holds. Any other bind error is
-// returned at once.
+// ends. Each retry is a plain bind; the holders are looked up once, for
+// the final error, which is ListenPacket's: errors.Is(err,
+// syscall.EADDRINUSE) holds, and on Linux it names the holders (an
+// *AddrInUseError). Any other bind error is returned at once.
 //
-// On failure, what became of pc depends on when it failed:
-//   - If ctx is already done when Rebind is called, Rebind returns ctx's
-//     error at once and pc is left open and usable: nothing happened.
-//   - If ctx ends while pc drains, or pc was already closed, Rebind
-//     returns Shutdown's error: pc refuses new calls, and a later Close of
-//     pc finishes the job.
-//   - If the new bind fails, pc is already closed: it cannot be left
-//     usable, since its address had to be free for the bind. The returned
-//     conn is nil and the caller must rebind or listen again. When closing
-//     pc found its socket still held elsewhere (an error wrapping
-//     ErrNotReleased: a child process that inherited it, a File() copy),
-//     Rebind still tries the bind until ctx ends, since the holder may let
-//     go; if it does not, the bind's error is returned, and on Linux it
-//     names the holders (an *AddrInUseError).
+// The returned conn is always the one to use from now on, so
+// "pc, err = safeudp.Rebind(ctx, pc)" loses nothing. On failure it is:
+//   - pc itself, open and usable, when nothing was closed: ctx was already
+//     done when Rebind was called, pc was refused (see above), or pc is a
+//     *RebindingConn whose rebind failed but which is still open (its
+//     Rebind says what it kept in service).
+//   - nil when pc is closed: it was already closed (the error then wraps
+//     net.ErrClosed, whatever ctx), or ctx ended while it
+//     drained (pc refuses new calls, and a later Close of pc finishes the
+//     job), or the new bind failed. The old socket cannot be kept in that
+//     last case, since its address had to be free for the bind: the
+//     caller must rebind or listen again. When closing pc found its socket
+//     still held elsewhere (an error wrapping ErrNotReleased: a child
+//     process that inherited it, a File() copy), Rebind still tries the
+//     bind until ctx ends, since the holder may let go.
 //
 // Rebind panics if pc is nil.
 func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 	if pc == nil {
 		panic("safeudp: Rebind of a nil net.PacketConn")
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("safeudp: rebind of %v not started, the conn stays open: %w", pc.LocalAddr(), err)
-	}
 	if rc, ok := pc.(*RebindingConn); ok {
 		if err := rc.Rebind(ctx); err != nil {
-			return nil, err
+			if rc.inflight.closing() {
+				return nil, err
+			}
+			return rc, err
 		}
 		return rc, nil
 	}
+	if sc, ok := pc.(Conn); ok && coreOf(sc).inflight.closing() {
+		return nil, coreOf(sc).errClosed("rebind", nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return pc, fmt.Errorf("safeudp: rebind of %v not started, the conn stays open: %w", pc.LocalAddr(), err)
+	}
 	network, address, err := rebindAddress(pc)
 	if err != nil {
-		return nil, err
+		return pc, err
 	}
 	c := coreOf(wrap(pc, "", callerPC(2), nil))
 	if err := c.Shutdown(ctx); err != nil && !errors.Is(err, ErrNotReleased) {
@@ -85,11 +93,13 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 	// pc is closed and drained. If something else still holds its socket
 	// (ErrNotReleased), the bind below fails until the holder lets go,
 	// which it may do before ctx ends; if not, the bind's error names it.
-	npc, err := listenRetry(ctx, &c.lc, network, address, c.opened)
+	raw, err := retryBind(ctx, func() (net.PacketConn, error) {
+		return c.lc.bindOnce(network, address)
+	})
 	if err != nil {
-		return nil, err
+		return nil, c.lc.addrInUse(ctx, network, address, err)
 	}
-	return npc, nil
+	return c.lc.own(raw, network, c.opened), nil
 }
 
 // coreOf returns the lifecycle of a conn that wrap returned.
@@ -132,6 +142,29 @@ func rebindAddress(pc net.PacketConn) (network, address string, err error) {
 	}
 }
 
+// rawConnOf returns the raw conn of pc's socket, or nil. For a conn of
+// this package it is the socket's own, untracked: it serves a look at the
+// socket that ends before pc is closed, and keeps the socket unexposed, so
+// that Close keeps its fast path (see prepareRelease).
+func rawConnOf(pc net.PacketConn) syscall.RawConn {
+	var sc syscall.Conn
+	switch c := pc.(type) {
+	case *UDPConn:
+		sc = c.uc
+	case *UnixConn:
+		sc = c.uc
+	case syscall.Conn:
+		sc = c
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
 // createdSocketFile reports whether pc is a safeudp conn whose Close removes
 // its unixgram socket file.
 func createdSocketFile(pc net.PacketConn) bool {
@@ -139,28 +172,43 @@ func createdSocketFile(pc net.PacketConn) bool {
 	return ok && u.sockFile != nil
 }
 
-// listenRetry listens on network and address with lc, retrying a bind that
-// fails with EADDRINUSE with capped exponential backoff until ctx ends. It
-// always makes one attempt, even if ctx is already done: the caller has
-// just released the address. It returns the last error of the listen
-// unchanged.
-func listenRetry(ctx context.Context, lc *ListenConfig, network, address string, opened uintptr) (net.PacketConn, error) {
-	// The address is numeric: ctx has nothing to bound inside the listen,
-	// and a done ctx must not cost the one attempt promised above.
-	lctx := context.WithoutCancel(ctx)
+// bindOnce makes one plain bind with lc's Control: no lookup of the
+// holders and no wait, whatever the error. The address is numeric, so
+// there is nothing for a context to bound.
+func (lc *ListenConfig) bindOnce(network, address string) (net.PacketConn, error) {
+	nlc := net.ListenConfig{Control: lc.Control}
+	return nlc.ListenPacket(context.Background(), network, address)
+}
+
+// retryBind calls bind, and again with capped exponential backoff while
+// it fails with EADDRINUSE, until ctx ends (a Rebind's ctx also ends when
+// its conn is closed). It always makes one attempt, even if ctx is
+// already done: the caller may have just released the address. It returns
+// the last error of bind unchanged.
+func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.PacketConn, error) {
 	delay := rebindFirstBackoff
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
-		pc, err := lc.listen(lctx, network, address, opened)
+		pc, err := bind()
 		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
 			return pc, err
 		}
-		t := time.NewTimer(delay)
+		if t == nil {
+			t = time.NewTimer(delay)
+		} else {
+			t.Reset(delay)
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil, err
 		case <-t.C:
 		}
+		forkBarrier() // no child cloned before this is still between fork and exec
 		delay = min(2*delay, rebindMaxBackoff)
 	}
 }

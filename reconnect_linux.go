@@ -30,24 +30,56 @@ const drainOOBSize = 1024
 // refills its queue; the bound only guards against that.
 const drainMax = 1 << 20
 
-// overlapControl sets SO_REUSEPORT on a socket of a RebindingConn before
-// the user's Control, if any, runs.
+// drainErrMax bounds the errors a drain reads past in a row. An error
+// other than EAGAIN (a pending ICMP error, reported once by the next read)
+// does not mean that the queue is empty; one that repeats means the
+// socket cannot be read at all.
+const drainErrMax = 16
+
+// overlapControl runs the user's Control, if any, then sets SO_REUSEPORT,
+// so that the new socket of a RebindingConn can join the old one's
+// address. The conn clears the option again right after the bind (see
+// allowJoin).
 func overlapControl(user func(network, address string, c syscall.RawConn) error) func(network, address string, c syscall.RawConn) error {
 	return func(network, address string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		if serr != nil {
-			return os.NewSyscallError("setsockopt SO_REUSEPORT", serr)
-		}
 		if user != nil {
-			return user(network, address, c)
+			if err := user(network, address, c); err != nil {
+				return err
+			}
 		}
-		return nil
+		return setReuseport(c, true)
 	}
+}
+
+// setReuseport sets or clears SO_REUSEPORT on the socket of rc.
+func setReuseport(rc syscall.RawConn, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, v)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return os.NewSyscallError("setsockopt SO_REUSEPORT", serr)
+	}
+	return nil
+}
+
+// reuseportSet reports whether SO_REUSEPORT is set on pc's socket.
+func reuseportSet(pc net.PacketConn) bool {
+	rc := rawConnOf(pc)
+	if rc == nil {
+		return false
+	}
+	v := 0
+	_ = rc.Control(func(fd uintptr) {
+		v, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT)
+	})
+	return v == 1
 }
 
 // stopReceiving connects uc to its own address. In a SO_REUSEPORT group
@@ -81,9 +113,9 @@ func stopReceiving(uc *UDPConn, laddr net.Addr) error {
 		}
 		sa = s6
 	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return err
+	rc := rawConnOf(uc)
+	if rc == nil {
+		return net.ErrClosed
 	}
 	var cerr error
 	if err := rc.Control(func(fd uintptr) { cerr = unix.Connect(int(fd), sa) }); err != nil {
@@ -98,41 +130,50 @@ func stopReceiving(uc *UDPConn, laddr net.Addr) error {
 // drainQueued reads, without blocking, every datagram queued on uc and
 // passes each to push, oldest first. Each datagram is first peeked at for
 // its length, so an empty queue costs one system call and no allocation.
+// It stops at EAGAIN (the queue is empty); past any other error (a pending
+// ICMP error is reported once, ahead of the queue) it carries on, up to
+// drainErrMax errors in a row.
 func drainQueued(uc *UDPConn, push func(*datagram)) {
-	rc, err := uc.SyscallConn()
-	if err != nil {
+	rc := rawConnOf(uc)
+	if rc == nil {
 		return
 	}
 	var peek [1]byte
 	var oob []byte
 	_ = rc.Control(func(fd uintptr) {
+		errs := 0
 		for range drainMax {
 			// With MSG_TRUNC, a datagram socket returns the datagram's
 			// full length, whatever the buffer's.
 			n, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
-			if err == unix.EINTR {
-				continue
+			if err == nil {
+				if oob == nil {
+					oob = make([]byte, drainOOBSize)
+				}
+				b := make([]byte, max(n, 1))
+				var oobn, flags int
+				var from unix.Sockaddr
+				n, oobn, flags, from, err = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
+				if err == nil {
+					errs = 0
+					push(&datagram{
+						b:     b[:n],
+						oob:   append([]byte(nil), oob[:oobn]...),
+						flags: flags,
+						addr:  sockaddrToAddrPort(from),
+					})
+					continue
+				}
 			}
-			if err != nil {
-				return // EAGAIN: the queue is empty
+			switch {
+			case err == unix.EAGAIN || err == unix.EWOULDBLOCK:
+				return // the queue is empty
+			case err == unix.EINTR:
+			default:
+				if errs++; errs >= drainErrMax {
+					return
+				}
 			}
-			if oob == nil {
-				oob = make([]byte, drainOOBSize)
-			}
-			b := make([]byte, max(n, 1))
-			n, oobn, flags, from, err := unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return
-			}
-			push(&datagram{
-				b:     b[:n],
-				oob:   append([]byte(nil), oob[:oobn]...),
-				flags: flags,
-				addr:  sockaddrToAddrPort(from),
-			})
 		}
 	})
 }
@@ -155,22 +196,4 @@ func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
 		return netip.AddrPortFrom(ip, uint16(a.Port))
 	}
 	return netip.AddrPort{}
-}
-
-// ipv6Only reports whether pc is an IPv6 socket that refuses IPv4
-// (IPV6_V6ONLY), as one opened on "udp6" is; false if it cannot tell.
-func ipv6Only(pc net.PacketConn) bool {
-	sc, ok := pc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	v := 0
-	_ = rc.Control(func(fd uintptr) {
-		v, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
-	})
-	return v == 1
 }

@@ -24,12 +24,14 @@ func overlapControl(user func(network, address string, c syscall.RawConn) error)
 	return user
 }
 
+// setReuseport is never used on this system.
+func setReuseport(rc syscall.RawConn, on bool) error { return nil }
+
+// reuseportSet is never used on this system.
+func reuseportSet(pc net.PacketConn) bool { return false }
+
 // stopReceiving is never used on this system.
 func stopReceiving(uc *UDPConn, laddr net.Addr) error { return nil }
 
 // drainQueued is never used on this system.
 func drainQueued(uc *UDPConn, push func(*datagram)) {}
-
-// ipv6Only cannot be read portably here; Rebind then binds an IPv6
-// wildcard address with "udp", as Go opens "udp" on ":port".
-func ipv6Only(pc net.PacketConn) bool { return false }

@@ -139,8 +139,56 @@ func TestRebindWithDoneContextLeavesConnOpen(t *testing.T) {
 	cancel()
 	npc, err := safeudp.Rebind(ctx, pc)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Nil(t, npc)
+	assert.Same(t, pc, npc, "the conn to use from now on is pc itself")
 	roundTrip(t, pc)
+
+	// A closed conn is never returned as usable, whatever ctx.
+	require.NoError(t, pc.Close())
+	npc, err = safeudp.Rebind(ctx, pc)
+	require.ErrorIs(t, err, net.ErrClosed)
+	assert.Nil(t, npc)
+}
+
+func TestRebindOfPlainConnWithDoneContextLeavesNoTrace(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	npc, err := safeudp.Rebind(ctx, pc)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Same(t, pc, npc, "the plain conn comes back as it was, not taken over")
+	requireNoOpenConns(t, addr)
+	roundTrip(t, pc)
+	require.NoError(t, pc.Close())
+	requireNoOpenConns(t, addr)
+	requireBindable(t, "udp4", addr)
+}
+
+func TestRebindKeepsIPv6OnlyMode(t *testing.T) {
+	// "udp6" on the wildcard is IPv6-only: it leaves the IPv4 wildcard on
+	// its port free, and so must the rebound socket. (A dual-stack one
+	// would take 0.0.0.0:port too.)
+	var pc net.PacketConn
+	var port int
+	for attempt := 0; pc == nil; attempt++ {
+		require.Less(t, attempt, 5, "no port free on both IPv4 and IPv6")
+		p6, err := safeudp.ListenPacket("udp6", "[::]:0")
+		require.NoError(t, err)
+		port = p6.LocalAddr().(*net.UDPAddr).Port
+		if p4, err := net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port)); err == nil {
+			require.NoError(t, p4.Close())
+			pc = p6
+		} else {
+			require.NoError(t, p6.Close()) // someone holds the IPv4 port: try another
+		}
+	}
+	npc, err := safeudp.Rebind(context.Background(), pc)
+	require.NoError(t, err)
+	defer npc.Close()
+	p4, err := net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port))
+	require.NoError(t, err, "the rebound socket must stay IPv6-only")
+	require.NoError(t, p4.Close())
 }
 
 func TestRebindWaitsForBlockedRead(t *testing.T) {
@@ -187,7 +235,7 @@ func TestRebindRefusesUnixgramFileItDidNotCreate(t *testing.T) {
 	defer pc.Close()
 	npc, err := safeudp.Rebind(context.Background(), pc)
 	require.Error(t, err)
-	assert.Nil(t, npc)
+	assert.Same(t, pc, npc, "refused: pc is still the conn to use")
 	assert.Contains(t, err.Error(), "not created by safeudp")
 	roundTrip(t, pc) // untouched
 	_, err = os.Lstat(path)
@@ -451,6 +499,12 @@ func TestRebindingConnRebindAfterClose(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 	require.ErrorIs(t, c.Rebind(context.Background()), net.ErrClosed)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, c.Rebind(done), net.ErrClosed, "closed is checked before ctx")
+	npc, err := safeudp.Rebind(done, c)
+	require.ErrorIs(t, err, net.ErrClosed)
+	require.Nil(t, npc, "a closed conn is not returned as usable")
 	require.ErrorIs(t, c.Close(), net.ErrClosed, "a second Close reports net.ErrClosed")
 	_, _, err = c.ReadFrom(make([]byte, 1))
 	require.ErrorIs(t, err, net.ErrClosed)
@@ -554,11 +608,25 @@ func TestRebindingConnFailedRebindKeepsOldSocket(t *testing.T) {
 	assert.Equal(t, 1, n, "the failed rebind left exactly the old socket open")
 }
 
-func TestRebindingConnFailedRebindWithoutOverlapLeavesNoSocket(t *testing.T) {
+// refusingListen is a ListenConfig whose Control fails every listen while
+// refuse is set.
+func refusingListen() (lc *safeudp.ListenConfig, refuse *atomic.Bool, errRefused error) {
+	errRefused = errors.New("test: listen refused")
+	refuse = new(atomic.Bool)
+	return &safeudp.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		if refuse.Load() {
+			return errRefused
+		}
+		return nil
+	}}, refuse, errRefused
+}
+
+func TestRebindingConnFailedRebindWithoutOverlapKeepsCallsWaiting(t *testing.T) {
 	// Without the overlap (as on systems other than Linux), the old socket
-	// is closed before the bind, so a bind that fails leaves none: calls
-	// fail with net.ErrClosed and Close still releases everything.
-	lc, errRefused := failSecondListen()
+	// is closed before the bind, so a bind that fails leaves none. The
+	// calls must not fail with net.ErrClosed, since nobody closed the conn
+	// (tailscale#1468): they wait for the next Rebind, or their deadline.
+	lc, refuse, errRefused := refusingListen()
 	c, err := safeudp.ListenRebindingGap(lc, "udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := c.LocalAddr().String()
@@ -567,19 +635,88 @@ func TestRebindingConnFailedRebindWithoutOverlapLeavesNoSocket(t *testing.T) {
 		_, _, err := c.ReadFrom(make([]byte, 16))
 		readErr <- err
 	}()
-	require.ErrorIs(t, c.Rebind(context.Background()), errRefused)
+	require.Eventually(t, func() bool { return c.InFlight() == 1 }, 5*time.Second, time.Millisecond)
+	refuse.Store(true)
+	err = c.Rebind(context.Background())
+	require.ErrorIs(t, err, errRefused)
+	require.NotErrorIs(t, err, net.ErrClosed)
+	requireNoOpenConns(t, addr)
+	// A call with a deadline times out at it, as on a socket.
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(20*time.Millisecond)))
+	_, err = c.WriteTo([]byte("x"), c.LocalAddr())
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.NotErrorIs(t, err, net.ErrClosed)
+	require.NoError(t, c.SetWriteDeadline(time.Time{}))
 	select {
 	case err := <-readErr:
-		require.ErrorIs(t, err, net.ErrClosed)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the read blocked on the closed socket did not end")
+		t.Fatalf("the blocked read returned %v while the conn had no socket", err)
+	default:
 	}
-	_, err = c.WriteTo([]byte("x"), c.LocalAddr())
-	require.ErrorIs(t, err, net.ErrClosed)
+	err = c.Rebind(context.Background())
+	require.ErrorIs(t, err, errRefused, "the next Rebind tries the bind again")
+	require.NotErrorIs(t, err, net.ErrClosed)
+
+	refuse.Store(false)
+	require.NoError(t, c.Rebind(context.Background()))
+	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer snd.Close()
+	_, err = snd.WriteTo([]byte("x"), c.LocalAddr())
+	require.NoError(t, err)
+	select {
+	case err := <-readErr:
+		require.NoError(t, err, "the read carried on with the new socket")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read waiting for a socket never got the datagram")
+	}
+	roundTrip(t, c)
+	require.NoError(t, c.Close())
+	requireNoOpenConns(t, addr)
+	requireBindable(t, "udp4", addr)
+}
+
+func TestRebindingConnCloseEndsCallsWaitingForASocket(t *testing.T) {
+	lc, refuse, errRefused := refusingListen()
+	c, err := safeudp.ListenRebindingGap(lc, "udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := c.LocalAddr().String()
+	refuse.Store(true)
+	require.ErrorIs(t, c.Rebind(context.Background()), errRefused)
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 16))
+		readErr <- err
+	}()
+	require.Eventually(t, func() bool { return c.InFlight() == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, c.Close())
+	select {
+	case err := <-readErr:
+		require.ErrorIs(t, err, net.ErrClosed, "only Close ends the wait with net.ErrClosed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the read waiting for a socket")
+	}
 	require.ErrorIs(t, c.Rebind(context.Background()), net.ErrClosed)
 	requireNoOpenConns(t, addr)
-	require.NoError(t, c.Close())
 	requireBindable(t, "udp4", addr)
+}
+
+func TestListenRebindingOnAnAddressHeldByAnotherFails(t *testing.T) {
+	// Rebind's SO_REUSEPORT (Linux) is confined to its own bind: a second
+	// RebindingConn on the same address, before and after rebinds, is
+	// refused as by any socket, and never shares the traffic.
+	a, err := safeudp.ListenRebinding("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer a.Close()
+	addr := a.LocalAddr().String()
+	for i := range 3 {
+		b, err := safeudp.ListenRebinding("udp4", addr)
+		if err == nil {
+			b.Close()
+		}
+		require.ErrorIs(t, err, syscall.EADDRINUSE, "after %d rebinds", i)
+		require.NoError(t, a.Rebind(context.Background()))
+	}
+	roundTrip(t, a)
 }
 
 func TestRebindingConnWithoutOverlapKeepsReaders(t *testing.T) {
