@@ -334,7 +334,15 @@ func (c *core) errClosed(op string, addr net.Addr) error {
 // see the past deadline that Close set, as a timeout. op names the call
 // ("read", "write") for errors that are not already *net.OpError.
 func (c *core) interrupted(op string, err error) error {
-	if err == nil || !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
+	if err == nil { // the common case, kept inlinable
+		return nil
+	}
+	return c.closedIfClosing(op, err)
+}
+
+// closedIfClosing is interrupted for a non-nil error.
+func (c *core) closedIfClosing(op string, err error) error {
+	if !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	var oe *net.OpError
