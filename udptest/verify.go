@@ -100,7 +100,8 @@ var initFDs = takeFDSnapshot()
 //   - on Linux, a descriptor open now that was not open when this package
 //     was initialized (or when IgnoreCurrent was built), reported with what
 //     /proc/self/fd says it is; the Go runtime's own netpoller descriptors,
-//     the files the testing package keeps open (the go command's test log,
+//     sock_diag netlink sockets (safeudp keeps one open for the life of the
+//     process to verify releases), the files the testing package keeps open (the go command's test log,
 //     -test.cpuprofile, -test.trace) and the lock files of ReservePorts are
 //     not counted. Other systems have no descriptor check;
 //   - a goroutine that goleak.Find reports (see Goleak for its options),
