@@ -234,8 +234,9 @@ type core struct {
 	sole   bool
 
 	// exposed is set once the descriptor may have a copy safeudp does not
-	// know of: a conn taken over by Wrap (its past is unknown), or one
-	// whose File or SyscallConn was called. Release verification then
+	// know of: a conn taken over by Wrap (its past is unknown), one opened
+	// with a ListenConfig.Control, or one whose File or SyscallConn was
+	// called. Release verification then
 	// always asks the kernel (see verifyReleased).
 	exposed atomic.Bool
 }
@@ -246,7 +247,9 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 	c.opened = opened
 	c.underlyingClosed = make(chan struct{})
 	c.releaseSem = semaphore.NewWeighted(1)
-	c.exposed.Store(lc == nil) // not opened by ListenPacket: unknown past
+	// Not opened by ListenPacket (an unknown past), or a Control that was
+	// handed the raw socket before bind (it could have kept a dup).
+	c.exposed.Store(lc == nil || lc.Control != nil)
 	if lc != nil {
 		c.lc = *lc
 		c.log = lc.Logger
@@ -271,7 +274,10 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 // identity returns the socket's identity in the kernel, read on first use
 // (a conn that is never looked up, the common case, never pays for it).
 // It must be first called while the underlying conn is open: Close calls
-// it before the underlying Close unless no lookup will be needed.
+// it before the underlying Close unless no lookup will be needed. A first
+// call after the underlying Close (Holders racing a Close that took the
+// fast path) records no identity, which only that fast path, needing
+// none, can then meet.
 func (c *core) identity() *sockID {
 	c.idOnce.Do(func() { c.identify(c.pc) })
 	return &c.sock
@@ -423,8 +429,9 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // underlying Close has returned, and the socket is released.
 //
 // On Linux, Close then makes sure the socket is gone: either nothing but
-// its own descriptor can ever have held it (a socket ListenPacket opened,
-// never exposed through File or SyscallConn, in a process with no child:
+// its own descriptor can ever have held it (a socket ListenPacket opened
+// without a Control, never exposed through File or SyscallConn, in a
+// process with no child:
 // one waitid), or the kernel says so (a sock_diag lookup, a few
 // microseconds). A child process between fork and
 // exec, which holds a copy of every descriptor until exec, is waited out

@@ -146,8 +146,9 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 // No lookup is needed (c.sole) when the conn's own descriptor is the only
 // reference to the socket that can exist:
 //   - the socket was opened by ListenPacket (net sets close-on-exec on it)
-//     and its descriptor never left safeudp: no File copy, no SyscallConn
-//     (through which it could be dup'd or sent to another process);
+//     and its descriptor never left safeudp: no ListenConfig.Control (it
+//     is handed the raw socket), no File copy, no SyscallConn (through
+//     which it could be dup'd or sent to another process);
 //   - and this process has no child at all, while syscall.ForkLock is held
 //     for reading from that check until the descriptor is closed. A copy
 //     reaches another process only through a fork; Go forks under the
@@ -156,13 +157,14 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 //     exec; exec drops it), which waitid sees.
 //
 // Then prepareRelease returns the unlock, which the closer calls right
-// after the underlying Close. One waitid costs about a tenth of a sock_diag
+// after the underlying Close, made inline even by a Shutdown: net's Close
+// of a socket it opened waits only for the calls it has just woken. One waitid costs about a tenth of a sock_diag
 // round trip, and the identity is not read at all. What it cannot see is
 // listed in the README's limits: a fork by C code (which does not take
 // ForkLock) that forks again without exec, and another process taking a
 // copy with pidfd_getfd.
 func (c *core) prepareRelease() (done func()) {
-	if soleHolderFastPath && !c.exposed.Load() {
+	if !c.exposed.Load() {
 		syscall.ForkLock.RLock()
 		if noChildren() {
 			c.sole = true
@@ -182,9 +184,6 @@ func noChildren() bool {
 	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)
 	return err == unix.ECHILD
 }
-
-// soleHolderFastPath lets tests of the lookups turn the fast path off.
-var soleHolderFastPath = true
 
 // releaseError builds Close's error and logs the holders. verr, if not
 // nil, is why the kernel's tables could not be asked.

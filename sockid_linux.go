@@ -48,8 +48,11 @@ func (c *core) identify(pc net.PacketConn) {
 		return
 	}
 	_, isUDP := pc.(*net.UDPConn)
-	connected := c.raddr != nil
-	_ = rc.Control(func(fd uintptr) { c.sock = identifyFD(int(fd), isUDP, connected) })
+	// Ask for the peer whatever c.raddr says: a socket can be connected
+	// after it was opened (through SyscallConn, or by RebindingConn, which
+	// connects the socket it retires to itself). An unconnected socket
+	// answers ENOTCONN and keeps no peer.
+	_ = rc.Control(func(fd uintptr) { c.sock = identifyFD(int(fd), isUDP, true) })
 }
 
 // identifyFD identifies the socket fd, or returns the zero sockID if it is

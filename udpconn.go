@@ -178,11 +178,14 @@ func (c *core) setBuffer(bytes int, set func(int) error) error {
 
 // syscallConn returns sc's raw conn wrapped so that its calls are tracked.
 func (c *core) syscallConn(sc syscall.Conn) (syscall.RawConn, error) {
+	// Mark the descriptor exposed (the caller can dup it) before the
+	// acquire: a Close that read exposed as false had closed the tracker
+	// first, so this acquire then fails and nothing is exposed.
+	c.exposed.Store(true)
 	if !c.inflight.acquire() {
 		return nil, c.errClosed("raw-conn", c.raddr)
 	}
 	defer c.inflight.release()
-	c.exposed.Store(true) // the caller can dup the descriptor
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -193,11 +196,13 @@ func (c *core) syscallConn(sc syscall.Conn) (syscall.RawConn, error) {
 // fileCopy runs a File call as a tracked call, and records the copy and
 // the caller of File for Close's and Holders' reports.
 func (c *core) fileCopy(dup func() (*os.File, error)) (*os.File, error) {
+	// The copy, and whatever it is handed to, can outlive the conn. Marked
+	// before the acquire, for the reason given in syscallConn.
+	c.exposed.Store(true)
 	if !c.inflight.acquire() {
 		return nil, c.errClosed("file", c.raddr)
 	}
 	defer c.inflight.release()
-	c.exposed.Store(true) // the copy, and whatever it is handed to, can outlive the conn
 	f, err := dup()
 	if err == nil {
 		c.recordCopy(f, callerPC(3))
