@@ -21,13 +21,9 @@ const bindRetryTimeout = 250 * time.Millisecond
 // holders. Any other error, or one for which the holders cannot be looked
 // up (Holders is Linux-only), is returned unchanged.
 func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, network, address string, err error) (net.PacketConn, error) {
-	var oe *net.OpError
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+	oe, bound, ok := inUse(err, address)
+	if !ok {
 		return nil, err
-	}
-	bound := address
-	if oe.Addr != nil {
-		bound = oe.Addr.String()
 	}
 	deadline := time.Now().Add(bindRetryTimeout)
 	backoff := firstBindBackoff
@@ -50,7 +46,7 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 		if rerr == nil {
 			return pc, nil
 		}
-		if !errors.Is(rerr, syscall.EADDRINUSE) || !errors.As(rerr, &oe) {
+		if oe, _, ok = inUse(rerr, address); !ok {
 			return nil, rerr
 		}
 		err = rerr
@@ -89,19 +85,28 @@ func (lc *ListenConfig) inUseError(ctx context.Context, network, bound string, o
 // address looked up once and named (see inUseError); otherwise, or if
 // they cannot be looked up (Holders is Linux-only), err unchanged.
 func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, err error) error {
-	var oe *net.OpError
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+	oe, bound, ok := inUse(err, address)
+	if !ok {
 		return err
-	}
-	bound := address
-	if oe.Addr != nil {
-		bound = oe.Addr.String()
 	}
 	hs, herr := holders(network, bound)
 	if herr != nil {
 		return err
 	}
 	return lc.inUseError(ctx, network, bound, oe, hs)
+}
+
+// inUse reports whether err is a listen's *net.OpError for EADDRINUSE, and
+// returns it with the address it names (address if it names none).
+func inUse(err error, address string) (oe *net.OpError, bound string, ok bool) {
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+		return nil, "", false
+	}
+	bound = address
+	if oe.Addr != nil {
+		bound = oe.Addr.String()
+	}
+	return oe, bound, true
 }
 
 // firstBindBackoff is the first pause before a bind is retried.
