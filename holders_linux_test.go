@@ -19,33 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// startSleepWith starts `sleep 60` with f as its descriptor 3, and kills
-// and reaps it when the test ends.
-func startSleepWith(t *testing.T, f *os.File) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	cmd.ExtraFiles = []*os.File{f}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	// The child holds fd 3 once it has exec'd; wait (bounded) until it
-	// shows as sleep.
-	require.Eventually(t, func() bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
-		return err == nil && string(b) == "sleep\n"
-	}, 5*time.Second, time.Millisecond)
-	return cmd
-}
-
 func TestListenNamesChildHoldingPort(t *testing.T) {
 	pc, err := safeudp.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := pc.LocalAddr().String()
 	f, err := pc.(*safeudp.UDPConn).File()
 	require.NoError(t, err)
-	cmd := startSleepWith(t, f)
+	cmd, _ := startChildHolding(t, f, "60")
 	require.NoError(t, f.Close())
 
 	err = pc.Close()
@@ -159,10 +139,7 @@ func TestHoldersRefusesPortZero(t *testing.T) {
 
 func tempSocketPath(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "su")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return filepath.Join(dir, "s.sock")
+	return filepath.Join(shortTempDir(t), "s.sock")
 }
 
 func TestHoldersUnixgramPath(t *testing.T) {
@@ -207,7 +184,7 @@ func TestCloseReportsUnixgramChildHolder(t *testing.T) {
 	require.NoError(t, err)
 	f, err := pc.(*safeudp.UnixConn).File()
 	require.NoError(t, err)
-	cmd := startSleepWith(t, f)
+	cmd, _ := startChildHolding(t, f, "60")
 	require.NoError(t, f.Close())
 
 	err = pc.Close()

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -243,30 +242,13 @@ func TestRebindRefusesUnixgramFileItDidNotCreate(t *testing.T) {
 }
 
 func TestRebindWhenChildProcessHoldsThePort(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no ExtraFiles on windows")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep command")
-	}
 	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := pc.LocalAddr().String()
 	f, err := pc.(*safeudp.UDPConn).File()
 	require.NoError(t, err)
-	cmd := exec.Command(sleep, "60")
-	cmd.ExtraFiles = []*os.File{f}
-	require.NoError(t, cmd.Start())
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	defer kill()
+	t.Cleanup(func() { _ = f.Close(); _ = pc.Close() }) // if skipped; both are closed below
+	cmd, kill := startChildHolding(t, f, "60")
 	require.NoError(t, f.Close())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -1000,23 +982,14 @@ func TestRebindOfWrappedUnknownConnGivesUDPConn(t *testing.T) {
 }
 
 func TestRebindWaitsOutATransientHolder(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no ExtraFiles on windows")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep command")
-	}
 	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := pc.LocalAddr().String()
 	f, err := pc.(*safeudp.UDPConn).File()
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = f.Close(); _ = pc.Close() }) // if skipped; both are closed below
 	// The child holds a copy of the socket for 0.2 s, then exits.
-	cmd := exec.Command(sleep, "0.2")
-	cmd.ExtraFiles = []*os.File{f}
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Wait() }()
+	startChildHolding(t, f, "0.2")
 	require.NoError(t, f.Close())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -131,15 +130,7 @@ func TestADroppedConnWithAClosedFileCopyIsCollected(t *testing.T) {
 	pc = nil //nolint:ineffassign // dropped on purpose
 	_ = pc
 	// net's finalizer closes the descriptor once the conn is collected.
-	require.Eventually(t, func() bool {
-		runtime.GC()
-		again, err := net.ListenPacket("udp4", addr)
-		if err != nil {
-			return false
-		}
-		_ = again.Close()
-		return true
-	}, bound, 10*time.Millisecond, "the dropped conn was never collected")
+	requireBindableOnceCollected(t, addr)
 }
 
 // TestHoldersDuringCloseIsRaceFree: Holders reads every live conn's
