@@ -41,14 +41,8 @@ func checkClosed(t *testing.T, err error, what string) bool {
 }
 
 func testCloseUnblocksRead(t *testing.T, c1, c2 net.PacketConn) {
-	buf := make([]byte, maxDatagram)
-	read := start(func() ioResult {
-		n, addr, err := c1.ReadFrom(buf)
-		return ioResult{n, addr, err}
-	})
-	if !read.blocked() {
-		r := read.result
-		t.Errorf("udptest: ReadFrom with no datagram sent and no deadline returned n=%d, addr=%v, err=%v; want it to block until Close", r.n, r.addr, r.err)
+	read, ok := startBlockedRead(t, c1, "Close")
+	if !ok {
 		return
 	}
 	// Close may wait for the read (safeudp's does), so wait for both
@@ -182,4 +176,23 @@ func testLocalAddrAfterClose(t *testing.T, c1, c2 net.PacketConn) {
 	if after == nil || after.Network() != before.Network() || after.String() != before.String() {
 		t.Errorf("udptest: LocalAddr after Close returned %v, want %v as before Close", after, before)
 	}
+}
+
+// startBlockedRead starts a ReadFrom on c with no datagram sent and no
+// deadline, and reports whether it blocked; if it returned instead, the
+// test is failed with what it returned (until says what should have ended
+// it).
+func startBlockedRead(t *testing.T, c net.PacketConn, until string) (*call[ioResult], bool) {
+	t.Helper()
+	buf := make([]byte, maxDatagram)
+	read := start(func() ioResult {
+		n, addr, err := c.ReadFrom(buf)
+		return ioResult{n, addr, err}
+	})
+	if !read.blocked() {
+		r := read.result
+		t.Errorf("udptest: ReadFrom with no datagram sent and no deadline returned n=%d, addr=%v, err=%v; want it to block until %s", r.n, r.addr, r.err, until)
+		return nil, false
+	}
+	return read, true
 }

@@ -120,14 +120,8 @@ func testClearedDeadline(t *testing.T, c1, c2 net.PacketConn) {
 }
 
 func testDeadlineUnblocksBlockedRead(t *testing.T, c1, c2 net.PacketConn) {
-	buf := make([]byte, maxDatagram)
-	read := start(func() ioResult {
-		n, addr, err := c1.ReadFrom(buf)
-		return ioResult{n, addr, err}
-	})
-	if !read.blocked() {
-		r := read.result
-		t.Errorf("udptest: ReadFrom with no datagram sent and no deadline returned n=%d, addr=%v, err=%v; want it to block until its deadline", r.n, r.addr, r.err)
+	read, ok := startBlockedRead(t, c1, "its deadline")
+	if !ok {
 		return
 	}
 	if !setOK(t, c1.SetReadDeadline(time.Now()), "SetReadDeadline(now) during a blocked ReadFrom") {
