@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/safeudp/safeudp/internal/sockdiag"
 )
 
 // Supported networks, as the error for any other network names them.
@@ -230,7 +232,7 @@ type core struct {
 	// identity); sole is set by the first closer, before the underlying
 	// Close, when no lookup is needed (see prepareRelease).
 	idOnce sync.Once
-	sock   sockID
+	sock   sockdiag.Socket
 	sole   bool
 
 	// exposed is set once the descriptor may have a copy safeudp does not
@@ -266,8 +268,8 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 	if c.log != nil {
 		id := c.identity()
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "safeudp: listen",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", id.fd),
-			slog.Uint64("inode", id.ino), slog.String("opened", c.openedAt()))
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("fd", id.FD),
+			slog.Uint64("inode", id.Inode), slog.String("opened", c.openedAt()))
 	}
 }
 
@@ -278,7 +280,7 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 // call after the underlying Close (Holders racing a Close that took the
 // fast path) records no identity, which only that fast path, needing
 // none, can then meet.
-func (c *core) identity() *sockID {
+func (c *core) identity() *sockdiag.Socket {
 	c.idOnce.Do(func() { c.identify(c.pc) })
 	return &c.sock
 }

@@ -35,7 +35,7 @@ var copies struct {
 func (c *core) recordCopy(f *os.File, made uintptr) {
 	fd, ino := -1, uint64(0)
 	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(s uintptr) { fd, ino = int(s), fdInode(int(s)) })
+		_ = rc.Control(func(s uintptr) { fd, ino = int(s), socketInode(int(s)) })
 	}
 	copies.mu.Lock()
 	defer copies.mu.Unlock()

@@ -6,15 +6,18 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+
+	"github.com/safeudp/safeudp/internal/procfd"
+	"github.com/safeudp/safeudp/internal/procnet"
 )
 
 // holders implements Holders on Linux: it finds the sockets that conflict
 // with address in /proc/net, then their descriptors in /proc/<pid>/fd.
 func holders(network, address string) ([]Holder, error) {
-	var socks []udpEntry // for unixgram, local is unused and the path is in paths
+	var socks []procnet.UDPEntry // for unixgram, Local is unused and the path is in paths
 	paths := map[uint64]string{}
 	if network == "unixgram" {
-		data, err := os.ReadFile("/proc/net/unix")
+		entries, err := procnet.Unix(procRoot)
 		if err != nil {
 			return nil, err
 		}
@@ -22,10 +25,10 @@ func holders(network, address string) ([]Holder, error) {
 		if len(want) > 0 && want[0] == 0 { // Go spells abstract names with a leading NUL too
 			want = "@" + want[1:]
 		}
-		for _, e := range parseProcNetUnix(data) {
-			if e.path == want && want != "" {
-				socks = append(socks, udpEntry{ino: e.ino})
-				paths[e.ino] = e.path
+		for _, e := range entries {
+			if e.Path == want && want != "" {
+				socks = append(socks, procnet.UDPEntry{Inode: e.Inode})
+				paths[e.Inode] = e.Path
 			}
 		}
 		if len(socks) == 0 {
@@ -39,18 +42,13 @@ func holders(network, address string) ([]Holder, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, file := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				if os.IsNotExist(err) { // no IPv6 in this kernel
-					continue
-				}
-				return nil, err
-			}
-			for _, e := range parseProcNetUDP(data) {
-				if conflicts(asked, e.local) {
-					socks = append(socks, e)
-				}
+		entries, err := procnet.UDP(procRoot)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if conflicts(asked, e.Local) {
+				socks = append(socks, e)
 			}
 		}
 	}
@@ -96,55 +94,55 @@ func conflicts(want, have netip.AddrPort) bool {
 
 // describe finds the descriptors that hold socks and describes each as a
 // Holder. paths gives the bound path of unix sockets.
-func describe(socks []udpEntry, paths map[uint64]string, asked string) []Holder {
+func describe(socks []procnet.UDPEntry, paths map[uint64]string, asked string) []Holder {
 	if len(socks) == 0 {
 		return nil
 	}
 	inodes := make(map[uint64]bool, len(socks))
 	for _, s := range socks {
-		inodes[s.ino] = true
+		inodes[s.Inode] = true
 	}
-	scan := scanFDs(inodes)
+	scan := procfd.Sockets(procRoot, inodes)
 	var out []Holder
 	for _, s := range socks {
-		addr := paths[s.ino]
-		if addr == "" && s.local.IsValid() {
-			addr = s.local.String()
+		addr := paths[s.Inode]
+		if addr == "" && s.Local.IsValid() {
+			addr = s.Local.String()
 		}
-		if s.local.IsValid() {
-			if ap, err := netip.ParseAddrPort(asked); err == nil && ap == s.local {
+		if s.Local.IsValid() {
+			if ap, err := netip.ParseAddrPort(asked); err == nil && ap == s.Local {
 				addr = asked
 			}
 		}
-		out = append(out, holdersOf(s.ino, addr, asked, scan)...)
+		out = append(out, holdersOf(s.Inode, addr, asked, scan)...)
 	}
 	return out
 }
 
 // holdersOf describes the descriptors scan found for the socket ino.
-func holdersOf(ino uint64, addr, asked string, scan procScan) []Holder {
-	refs := scan.refs[ino]
+func holdersOf(ino uint64, addr, asked string, scan procfd.Scan) []Holder {
+	refs := scan.Refs[ino]
 	if len(refs) == 0 {
 		h := Holder{Kind: HolderUnseen, FD: -1, Inode: ino, Addr: addr, asked: asked}
-		if len(scan.unreadable) > 0 {
+		if len(scan.Unreadable) > 0 {
 			h.Err = fmt.Errorf("the descriptors of %d processes cannot be read (pids %s): %w",
-				len(scan.unreadable), pidList(scan.unreadable), scan.firstErr)
+				len(scan.Unreadable), pidList(scan.Unreadable), scan.FirstErr)
 		}
 		return []Holder{h}
 	}
 	self := os.Getpid()
 	var out []Holder
 	for _, r := range refs {
-		h := Holder{Kind: HolderProcess, PID: r.pid, FD: r.fd, Command: procComm(r.pid), Inode: ino, Addr: addr, asked: asked}
+		h := Holder{Kind: HolderProcess, PID: r.PID, FD: r.FD, Command: procfd.Comm(procRoot, r.PID), Inode: ino, Addr: addr, asked: asked}
 		switch {
-		case r.pid == self:
+		case r.PID == self:
 			h.self = true
 			classifyOwn(&h)
-		case procParent(r.pid) == self:
+		case procfd.Parent(procRoot, r.PID) == self:
 			// A child keeps across exec only what is not close-on-exec:
 			// anything else it holds between fork and exec, and drops
 			// at exec.
-			if fdCloseOnExec(r.pid, r.fd) {
+			if procfd.CloseOnExec(procRoot, r.PID, r.FD) {
 				h.Kind = HolderForking
 			} else {
 				h.Kind = HolderChild
@@ -173,7 +171,7 @@ func classifyOwn(h *Holder) {
 		if c.inflight.closing() {
 			continue
 		}
-		if id := c.identity(); id.identified() && id.fd == h.FD && id.ino == h.Inode {
+		if id := c.identity(); id.Inode != 0 && id.FD == h.FD && id.Inode == h.Inode {
 			h.Kind, h.OpenedAt = HolderConn, c.openedAt()
 		}
 	}
@@ -199,8 +197,8 @@ func socketHolders(c *core) []Holder {
 	if c.laddr != nil {
 		addr = c.laddr.String()
 	}
-	scan := scanFDs(map[uint64]bool{c.sock.ino: true})
-	hs := holdersOf(c.sock.ino, addr, addr, scan)
+	scan := procfd.Sockets(procRoot, map[uint64]bool{c.sock.Inode: true})
+	hs := holdersOf(c.sock.Inode, addr, addr, scan)
 	// A copy /proc did not show (it cannot be read, or the copy was
 	// closed meanwhile) is still reported if it is open.
 	for _, fc := range copiesOf(c, false) {

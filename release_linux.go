@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/safeudp/safeudp/internal/procnet"
+	"github.com/safeudp/safeudp/internal/sockdiag"
 )
 
 // Release verification on Linux.
@@ -57,13 +58,13 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 	if c.sole {
 		return 0, nil
 	}
-	if !c.sock.identified() { // read by prepareRelease, before the underlying Close
+	if c.sock.Inode == 0 { // read by prepareRelease, before the underlying Close
 		// Not a UDP or unix datagram socket: nothing to look up.
 		return 0, openCopiesError(c)
 	}
 	forkBarrier()
 	attempts = 1
-	held, err := c.sock.held()
+	held, err := stillHeld(c.sock)
 	if err != nil {
 		return attempts, c.releaseError(socketHolders(c), 0, attempts, err)
 	}
@@ -125,7 +126,7 @@ func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
 		}
 		forkBarrier()
 		attempts++
-		held, err := c.sock.held()
+		held, err := stillHeld(c.sock)
 		if err != nil {
 			if hs == nil {
 				scan()
@@ -194,122 +195,35 @@ func (c *core) releaseError(hs []Holder, waited time.Duration, attempts int, ver
 	}
 	if c.log != nil {
 		c.log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: socket still held",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Uint64("inode", c.sock.ino),
+			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Uint64("inode", c.sock.Inode),
 			slog.String("holders", joinHolders(hs)), slog.Bool("long_lived", e.longLived()), slog.Any("err", verr))
 	}
 	return e
 }
 
-// held reports whether the kernel still has the socket: through sock_diag
+// stillHeld reports whether the kernel still has the socket: through sock_diag
 // when it can answer for this socket, else from the /proc/net table of
 // the socket's family, by inode. It never reports false without a lookup
 // that said so: when neither source can answer, it returns the error.
-func (s *sockID) held() (bool, error) {
-	if s.diag.family != 0 {
-		held, _, err := s.diag.present(s.ino)
+func stillHeld(s sockdiag.Socket) (bool, error) {
+	if s.Key.Family != 0 {
+		found, _, err := s.Key.Lookup(s.Inode)
 		if err == nil {
-			return held, nil
+			return found, nil
 		}
 		// ESTALE (a shared port), a netlink failure (EMFILE, say): ask
 		// /proc/net.
 	}
-	return s.inProcNet()
-}
-
-// procNetDir is where the /proc/net tables are read; tests point it
-// elsewhere to make the lookup fail.
-var procNetDir = "/proc/net/"
-
-// inProcNet looks the socket's inode up in the /proc/net table of its
-// family (a socket is listed by the family it was created with, so an
-// AF_INET6 socket bound to an IPv4-mapped address is in udp6).
-func (s *sockID) inProcNet() (bool, error) {
-	var file string
-	switch s.family {
-	case unix.AF_UNIX:
-		file = "unix"
-	case unix.AF_INET:
-		file = "udp"
-	case unix.AF_INET6:
-		file = "udp6"
-	default:
-		return false, fmt.Errorf("safeudp: no /proc/net table for address family %d", s.family)
-	}
-	data, err := os.ReadFile(procNetDir + file)
+	found, err := procnet.Listed(procRoot, s.Family, s.Inode)
 	if err != nil {
 		return false, fmt.Errorf("safeudp: the socket cannot be looked up: %w", err)
 	}
-	if s.family == unix.AF_UNIX {
-		for _, e := range parseProcNetUnix(data) {
-			if e.ino == s.ino {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-	for _, e := range parseProcNetUDP(data) {
-		if e.ino == s.ino {
-			return true, nil
-		}
-	}
-	return false, nil
+	return found, nil
 }
 
-// diagProbe records, per family, whether a sock_diag lookup finds a socket
-// that exists. A kernel without the diag module for a family answers
-// ENOENT to every lookup, which would pass for "released".
-var diagProbe struct {
-	once              sync.Once
-	inet, inet6, unix bool
-}
-
-func diagWorks(family uint8) bool {
-	diagProbe.once.Do(func() {
-		inProcessNetns(func() {
-			diagProbe.inet = probeFamily(unix.AF_INET)
-			diagProbe.inet6 = probeFamily(unix.AF_INET6)
-			diagProbe.unix = probeFamily(unix.AF_UNIX)
-		})
-	})
-	switch family {
-	case unix.AF_INET:
-		return diagProbe.inet
-	case unix.AF_INET6:
-		return diagProbe.inet6
-	case unix.AF_UNIX:
-		return diagProbe.unix
-	}
-	return false
-}
-
-// probeFamily opens a throwaway socket of family (UDP on loopback, or an
-// autobound abstract unix datagram socket) and looks it up.
-func probeFamily(family int) bool {
-	typ := unix.SOCK_DGRAM | unix.SOCK_CLOEXEC
-	fd, err := unix.Socket(family, typ, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	var sa unix.Sockaddr
-	switch family {
-	case unix.AF_INET:
-		sa = &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
-	case unix.AF_INET6:
-		sa = &unix.SockaddrInet6{Addr: [16]byte{15: 1}}
-	default:
-		sa = &unix.SockaddrUnix{} // autobind to an abstract name
-	}
-	if unix.Bind(fd, sa) != nil {
-		return false
-	}
-	k, _, ok := keyFD(fd, false, false)
-	if !ok {
-		return false
-	}
-	found, _, err := k.present(fdInode(fd))
-	return err == nil && found
-}
+// procRoot is where procfs is read; tests point it elsewhere to make the
+// lookups fail.
+var procRoot = "/proc"
 
 // releaseTimeout is ReleaseTimeout or its default.
 func (lc *ListenConfig) releaseTimeout() time.Duration {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"syscall"
 	"testing"
+
+	"github.com/safeudp/safeudp/internal/sockdiag"
 )
 
 // BenchmarkVerifyReleased measures what Close adds on Linux when nothing
@@ -37,9 +39,9 @@ func BenchmarkVerifyReleased(b *testing.B) {
 				b.Fatal(err)
 			}
 			c := &core{}
-			_ = rc.Control(func(fd uintptr) { c.sock = identifyFD(int(fd), bc.network == "udp", false) })
+			_ = rc.Control(func(fd uintptr) { c.sock = sockdiag.Identify(int(fd), bc.network == "udp", false) })
 			if bc.procNet {
-				c.sock.diag = diagKey{}
+				c.sock.Key = sockdiag.Key{}
 			}
 			if err := pc.Close(); err != nil {
 				b.Fatal(err)
@@ -49,51 +51,6 @@ func BenchmarkVerifyReleased(b *testing.B) {
 				if n, err := verifyReleased(ctx, c); n != 1 || err != nil {
 					b.Fatal(n, err)
 				}
-			}
-		})
-	}
-}
-
-// BenchmarkIdentify measures what ListenPacket spends to record a UDP
-// socket's identity (identifyFD), and the two parts the release fixes
-// added to it: fstat for the inode, and SO_BINDTOIFINDEX for the bound
-// interface.
-func BenchmarkIdentify(b *testing.B) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pc.Close()
-	rc, err := pc.(syscall.Conn).SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var fd int
-	_ = rc.Control(func(s uintptr) { fd = int(s) })
-	for _, bc := range []struct {
-		name string
-		f    func()
-	}{
-		{"identifyFD", func() {
-			if id := identifyFD(fd, true, false); !id.identified() {
-				b.Fatal("not identified")
-			}
-		}},
-		{"fstat", func() {
-			if fdInode(fd) == 0 {
-				b.Fatal("no inode")
-			}
-		}},
-		{"bindtoifindex", func() {
-			if _, ok := boundIfindex(fd); !ok {
-				b.Fatal("no ifindex")
-			}
-		}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				bc.f()
 			}
 		})
 	}

@@ -4,11 +4,9 @@ package safeudp
 
 import "net"
 
-// diagKey is empty: there is no sock_diag outside Linux.
-type diagKey struct{}
-
-// identify records nothing outside Linux.
+// identify records nothing outside Linux: the socket is not looked up in
+// the kernel's tables there.
 func (c *core) identify(pc net.PacketConn) {}
 
-// fdInode is not needed outside Linux.
-func fdInode(fd int) uint64 { return 0 }
+// socketInode is not needed outside Linux.
+func socketInode(fd int) uint64 { return 0 }

@@ -1,18 +1,17 @@
 package safeudp
 
 import (
-	"errors"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
+
+	"github.com/safeudp/safeudp/internal/sockdiag"
 )
 
 // TestReleaseNotClaimedWhenNoLookupAnswers: when neither sock_diag nor
@@ -23,12 +22,12 @@ func TestReleaseNotClaimedWhenNoLookupAnswers(t *testing.T) {
 	require.NoError(t, err)
 	c := &pc.(*UDPConn).core
 	c.identity()
-	require.True(t, c.sock.identified())
-	c.exposed.Store(true)   // as after SyscallConn: no fast path
-	c.sock.diag = diagKey{} // as on a kernel without sock_diag (set before Close, never during)
-	old := procNetDir
-	procNetDir = t.TempDir() + "/" // no tables there
-	defer func() { procNetDir = old }()
+	require.NotZero(t, c.sock.Inode)
+	c.exposed.Store(true)       // as after SyscallConn: no fast path
+	c.sock.Key = sockdiag.Key{} // as on a kernel without sock_diag (set before Close, never during)
+	old := procRoot
+	procRoot = t.TempDir() // no tables there
+	defer func() { procRoot = old }()
 
 	err = pc.Close()
 	require.ErrorIs(t, err, ErrNotReleased)
@@ -64,8 +63,8 @@ func TestReleaseFallsBackToProcNet(t *testing.T) {
 				c = &p.core
 				c.identity()
 			}
-			c.sock.diag = diagKey{}
-			held, err := c.sock.held()
+			c.sock.Key = sockdiag.Key{}
+			held, err := stillHeld(c.sock)
 			require.NoError(t, err)
 			assert.True(t, held, "/proc/net lists the open socket")
 			require.NoError(t, pc.Close())
@@ -87,79 +86,8 @@ func TestStreamSocketIsNotIdentified(t *testing.T) {
 	pc := Wrap(nc.(*net.UnixConn))
 	c := &pc.(*UnixConn).core
 	c.identity()
-	assert.False(t, c.sock.identified(), "%+v", c.sock)
+	assert.Zero(t, c.sock.Inode, "%+v", c.sock)
 	require.NoError(t, pc.Close())
-}
-
-// TestKernelThreadsAreNotUnreadable: pid 2 (kthreadd, in the initial pid
-// namespace) is a kernel thread; this process is not.
-func TestKernelThreadsAreNotUnreadable(t *testing.T) {
-	assert.False(t, procKernelThread(os.Getpid()))
-	if b, err := os.ReadFile("/proc/2/comm"); err == nil && string(b) == "kthreadd\n" {
-		assert.True(t, procKernelThread(2))
-	}
-	scan := scanFDs(map[uint64]bool{})
-	for _, pid := range scan.unreadable {
-		assert.False(t, procKernelThread(pid), "kernel thread %d listed as unreadable", pid)
-	}
-}
-
-// TestDiagSocketIsOpenedInTheProcessNetns: the first lookup may come from
-// a goroutine locked to a thread in another network namespace; the
-// process's sock_diag socket must still answer for the process's own
-// namespace, or every later lookup would find every socket gone.
-func TestDiagSocketIsOpenedInTheProcessNetns(t *testing.T) {
-	pc, err := ListenPacket("udp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer pc.Close()
-	c := &pc.(*UDPConn).core
-	c.identity()
-	require.NotZero(t, c.sock.diag.family, "sock_diag works here")
-
-	type answer struct {
-		held, mainThread bool
-		err              error
-	}
-	var a answer
-	release := make(chan struct{})
-	defer close(release)
-	for range 2 {
-		done := make(chan answer, 1)
-		go func() {
-			runtime.LockOSThread()
-			if unix.Gettid() == os.Getpid() {
-				// The main thread: /proc/net follows its namespace, and
-				// the runtime never ends it. Keep it busy, so that the
-				// next try runs on another thread.
-				done <- answer{mainThread: true}
-				<-release
-				runtime.UnlockOSThread()
-				return
-			}
-			// Never unlocked: the thread, left in another namespace,
-			// ends with the goroutine.
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				done <- answer{err: err}
-				return
-			}
-			diag.mu.Lock()
-			if diag.open {
-				_ = diagReset(nil) // the next lookup opens a fresh socket, from here
-			}
-			diag.mu.Unlock()
-			held, _, err := c.sock.diag.present(c.sock.ino)
-			done <- answer{held: held, err: err}
-		}()
-		if a = <-done; !a.mainThread {
-			break
-		}
-	}
-	require.False(t, a.mainThread, "every try ran on the main thread")
-	if errors.Is(a.err, syscall.EPERM) {
-		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN:", a.err)
-	}
-	require.NoError(t, a.err)
-	assert.True(t, a.held, "the lookup answered for another network namespace")
 }
 
 // noLookups makes every kernel lookup of c fail (no sock_diag key, no
@@ -168,10 +96,10 @@ func TestDiagSocketIsOpenedInTheProcessNetns(t *testing.T) {
 func noLookups(t *testing.T, c *core) {
 	t.Helper()
 	c.identity() // read now, while the conn is open; Close will not read it again
-	c.sock.diag = diagKey{}
-	old := procNetDir
-	procNetDir = t.TempDir() + "/"
-	t.Cleanup(func() { procNetDir = old })
+	c.sock.Key = sockdiag.Key{}
+	old := procRoot
+	procRoot = t.TempDir()
+	t.Cleanup(func() { procRoot = old })
 }
 
 // TestReleaseFastPathOnlyForASoleHolder: a socket opened by ListenPacket

@@ -1,12 +1,12 @@
 package udptest
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/safeudp/safeudp/internal/procfd"
+	"github.com/safeudp/safeudp/internal/procnet"
 )
 
 // fdSnapshot maps each open descriptor to what it refers to, as
@@ -16,23 +16,11 @@ type fdSnapshot map[int]string
 // takeFDSnapshot lists the open descriptors of this process, or returns
 // nil if /proc cannot be read.
 func takeFDSnapshot() fdSnapshot {
-	entries, err := os.ReadDir("/proc/self/fd")
+	links, err := procfd.Links("/proc", "self")
 	if err != nil {
 		return nil
 	}
-	snap := make(fdSnapshot, len(entries))
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		what, err := os.Readlink("/proc/self/fd/" + e.Name())
-		if err != nil {
-			continue // closed since the listing, like the listing's own descriptor
-		}
-		snap[fd] = what
-	}
-	return snap
+	return links
 }
 
 // runtimeFD reports whether a descriptor is one that stays open for the
@@ -45,94 +33,67 @@ func runtimeFD(what string) bool {
 
 // netlinkSockDiag is NETLINK_SOCK_DIAG, the protocol ("Eth") column of
 // /proc/net/netlink for sock_diag sockets.
-const netlinkSockDiag = "4"
+const netlinkSockDiag = 4
 
 // sockDiagFD reports whether what ("socket:[inode]") is a sock_diag netlink
 // socket, as /proc/net/netlink lists them.
 func sockDiagFD(what string) bool {
-	inode, ok := strings.CutPrefix(what, "socket:[")
+	ino, ok := socketInode(what)
 	if !ok {
 		return false
 	}
-	inode = strings.TrimSuffix(inode, "]")
-	b, err := os.ReadFile("/proc/net/netlink")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 9 && f[9] == inode {
-			return f[1] == netlinkSockDiag
-		}
-	}
-	return false
+	proto, ok := procnet.NetlinkProtocol("/proc", ino)
+	return ok && proto == netlinkSockDiag
 }
 
-// describeFD adds, for a UDP or unix socket, its local address as
-// /proc/net shows it.
+// socketInode returns the inode of a "socket:[inode]" link.
+func socketInode(what string) (uint64, bool) {
+	s, ok := strings.CutPrefix(what, "socket:[")
+	if !ok {
+		return 0, false
+	}
+	ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
+	return ino, err == nil
+}
+
+// describeFD adds, for a UDP or unix socket, its table and local address
+// as /proc/net shows them.
 func describeFD(what string) string {
-	inode, ok := strings.CutPrefix(what, "socket:[")
+	ino, ok := socketInode(what)
 	if !ok {
 		return what
 	}
-	inode = strings.TrimSuffix(inode, "]")
-	if addr := socketAddr(inode); addr != "" {
+	if addr := socketAddr(ino); addr != "" {
 		return fmt.Sprintf("%s, %s", what, addr)
 	}
 	return what
 }
 
-// socketAddr looks the socket inode up in /proc/net/{udp,udp6,unix} and
-// returns its table and local address, or "" if it is not there.
-func socketAddr(inode string) string {
-	for _, table := range []string{"udp", "udp6"} {
-		b, err := os.ReadFile("/proc/net/" + table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 9 && f[9] == inode {
-				return table + " " + procNetAddr(f[1])
+// socketAddr looks the socket up in /proc/net/{udp,udp6,unix} and returns
+// its table and local address, or "" if it is not there.
+func socketAddr(ino uint64) string {
+	if entries, err := procnet.UDP("/proc"); err == nil {
+		for _, e := range entries {
+			if e.Inode == ino {
+				table := "udp"
+				if e.Local.Addr().Is6() {
+					table = "udp6"
+				}
+				return table + " " + e.Local.String()
 			}
 		}
 	}
-	b, err := os.ReadFile("/proc/net/unix")
+	entries, err := procnet.Unix("/proc")
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 6 && f[6] == inode {
-			if len(f) > 7 {
-				return "unix " + f[7]
+	for _, e := range entries {
+		if e.Inode == ino {
+			if e.Path != "" {
+				return "unix " + e.Path
 			}
 			return "unix (unnamed)"
 		}
 	}
 	return ""
-}
-
-// procNetAddr decodes a /proc/net/udp{,6} local address: the address as
-// network-order 32-bit words printed in host-order hex, then the port.
-func procNetAddr(s string) string {
-	hexAddr, hexPort, ok := strings.Cut(s, ":")
-	if !ok {
-		return s
-	}
-	port, err := strconv.ParseUint(hexPort, 16, 16)
-	if err != nil {
-		return s
-	}
-	var ip []byte
-	for i := 0; i+8 <= len(hexAddr); i += 8 {
-		w, err := strconv.ParseUint(hexAddr[i:i+8], 16, 32)
-		if err != nil {
-			return s
-		}
-		// The kernel printed the network-order bytes as a native-endian
-		// integer; write them back the same way.
-		ip = binary.NativeEndian.AppendUint32(ip, uint32(w))
-	}
-	return net.JoinHostPort(net.IP(ip).String(), strconv.FormatUint(port, 10))
 }

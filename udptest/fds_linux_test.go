@@ -1,21 +1,52 @@
 package udptest
 
 import (
-	"encoding/binary"
-	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-func TestProcNetAddrDecodesTheKernelFormat(t *testing.T) {
-	// The kernel prints each network-order address word as a native
-	// integer: 127.0.0.1 reads 0100007F on little-endian hosts.
-	word := func(b0, b1, b2, b3 byte) string {
-		return fmt.Sprintf("%08X", binary.NativeEndian.Uint32([]byte{b0, b1, b2, b3}))
+// TestDescribeFDNamesTheSocketsAddress: a leaked socket is reported with
+// its table and local address, read from /proc/net.
+func TestDescribeFDNamesTheSocketsAddress(t *testing.T) {
+	for _, tc := range []struct{ network, addr, want string }{
+		{"udp4", "127.0.0.1:0", "udp 127.0.0.1:"},
+		{"udp6", "[::1]:0", "udp6 [::1]:"},
+		{"unixgram", "", "unix "},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			addr := tc.addr
+			if addr == "" {
+				dir, err := os.MkdirTemp("", "su")
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = os.RemoveAll(dir) })
+				addr = dir + "/s"
+			}
+			pc, err := net.ListenPacket(tc.network, addr)
+			if err != nil && tc.network == "udp6" {
+				t.Skip("no IPv6 loopback:", err)
+			}
+			require.NoError(t, err)
+			defer pc.Close()
+			want := tc.want
+			if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+				want += strconv.Itoa(ua.Port)
+			} else {
+				want += addr
+			}
+			rc, err := pc.(syscall.Conn).SyscallConn()
+			require.NoError(t, err)
+			var fd int
+			require.NoError(t, rc.Control(func(s uintptr) { fd = int(s) }))
+			snap := takeFDSnapshot()
+			require.Contains(t, snap, fd)
+			assert.Contains(t, describeFD(snap[fd]), want)
+			assert.Equal(t, "pipe:[1]", describeFD("pipe:[1]"), "a non-socket is left as it is")
+		})
 	}
-	assert.Equal(t, "127.0.0.1:8053", procNetAddr(word(127, 0, 0, 1)+":1F75"))
-	v6 := word(0, 0, 0, 0) + word(0, 0, 0, 0) + word(0, 0, 0, 0) + word(0, 0, 0, 1)
-	assert.Equal(t, "[::1]:53", procNetAddr(v6+":0035"))
-	assert.Equal(t, "garbage", procNetAddr("garbage"))
 }

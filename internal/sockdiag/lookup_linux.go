@@ -1,4 +1,4 @@
-package safeudp
+package sockdiag
 
 import (
 	"encoding/binary"
@@ -10,11 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The sock_diag netlink interface (what ss uses) answers "does this socket
-// still exist?" with one exact lookup: by address, port, bound interface
-// and cookie for UDP (a hash lookup), by inode for unix (the kernel walks
-// its unix table). Reading /proc/net/udp instead makes the kernel print its
-// whole table. For the figures, see release_linux.go.
+// The sock_diag netlink interface answers "does this socket still exist?"
+// with one exact lookup: by address, port, bound interface and cookie for
+// UDP (a hash lookup), by inode for unix (the kernel walks its unix
+// table). Reading /proc/net/udp instead makes the kernel print its whole
+// table. For the figures, see release_linux.go in the safeudp package.
 //
 // The lookup asks the network namespace the netlink socket was opened in,
 // the process's own (see inProcessNetns).
@@ -30,10 +30,10 @@ var diag struct {
 	buf  [8192]byte
 }
 
-// errDiagUnsupported means sock_diag cannot answer for this socket (no
-// netlink, a missing diag module, or an answer that proves nothing): the
-// /proc tables are used instead.
-var errDiagUnsupported = errors.New("sock_diag unsupported")
+// ErrUnsupported means sock_diag cannot answer for this socket (no
+// netlink, a missing diag module, or an answer that proves nothing): ask
+// the /proc tables instead.
+var ErrUnsupported = errors.New("sock_diag unsupported")
 
 // Sizes of nlmsghdr, inet_diag_req_v2 and unix_diag_req.
 const (
@@ -42,12 +42,12 @@ const (
 	unixDiagReqLen = 24
 )
 
-// present asks the kernel whether the socket k identifies still exists,
+// Lookup asks the kernel whether the socket k identifies still exists,
 // and if it does, returns its inode. ino is the inode of a unix socket (its
-// lookup key). It returns errDiagUnsupported when sock_diag cannot tell.
-func (k *diagKey) present(ino uint64) (bool, uint64, error) {
-	if k.family == 0 {
-		return false, 0, errDiagUnsupported
+// lookup key). It returns ErrUnsupported when sock_diag cannot tell.
+func (k Key) Lookup(ino uint64) (found bool, inode uint64, err error) {
+	if k.Family == 0 {
+		return false, 0, ErrUnsupported
 	}
 	diag.mu.Lock()
 	defer diag.mu.Unlock()
@@ -56,12 +56,15 @@ func (k *diagKey) present(ino uint64) (bool, uint64, error) {
 		var err error
 		inProcessNetns(func() { fd, err = openDiag() })
 		if err != nil {
-			return false, 0, errDiagUnsupported
+			if final(err) == unknown {
+				return false, 0, err // a shortage (EMFILE, say): the next lookup tries again
+			}
+			return false, 0, ErrUnsupported
 		}
 		diag.fd, diag.open = fd, true
 	}
 	diag.seq++
-	req := buildDiagRequest(&diag.req, diag.seq, k, ino)
+	req := buildRequest(&diag.req, diag.seq, k, ino)
 	if _, err := unix.Write(diag.fd, req); err != nil {
 		return false, 0, diagReset(err)
 	}
@@ -72,7 +75,7 @@ func (k *diagKey) present(ino uint64) (bool, uint64, error) {
 		if err != nil {
 			return false, 0, diagReset(err)
 		}
-		found, got, err := parseDiagReply(diag.buf[:n], diag.seq, k.family)
+		found, got, err := parseReply(diag.buf[:n], diag.seq, k.Family)
 		if err == errStaleReply {
 			continue
 		}
@@ -127,13 +130,13 @@ func diagReset(err error) error {
 	return err
 }
 
-// buildDiagRequest writes an exact-lookup request for k into b and returns
+// buildRequest writes an exact-lookup request for k into b and returns
 // the part used.
-func buildDiagRequest(b *[nlmsgHdrLen + inetDiagReqLen]byte, seq uint32, k *diagKey, ino uint64) []byte {
+func buildRequest(b *[nlmsgHdrLen + inetDiagReqLen]byte, seq uint32, k Key, ino uint64) []byte {
 	ne := binary.NativeEndian
 	*b = [nlmsgHdrLen + inetDiagReqLen]byte{}
 	n := nlmsgHdrLen + inetDiagReqLen
-	if k.family == unix.AF_UNIX {
+	if k.Family == unix.AF_UNIX {
 		n = nlmsgHdrLen + unixDiagReqLen
 	}
 	ne.PutUint32(b[0:], uint32(n))
@@ -141,13 +144,13 @@ func buildDiagRequest(b *[nlmsgHdrLen + inetDiagReqLen]byte, seq uint32, k *diag
 	ne.PutUint16(b[6:], unix.NLM_F_REQUEST)
 	ne.PutUint32(b[8:], seq)
 	r := b[nlmsgHdrLen:]
-	r[0] = k.family
-	if k.family == unix.AF_UNIX {
+	r[0] = k.Family
+	if k.Family == unix.AF_UNIX {
 		// struct unix_diag_req: family, protocol, pad, states, ino, show, cookie[2]
 		ne.PutUint32(r[4:], ^uint32(0))
 		ne.PutUint32(r[8:], uint32(ino))
-		ne.PutUint32(r[16:], uint32(k.cookie))
-		ne.PutUint32(r[20:], uint32(k.cookie>>32))
+		ne.PutUint32(r[16:], uint32(k.Cookie))
+		ne.PutUint32(r[20:], uint32(k.Cookie>>32))
 		return b[:n]
 	}
 	// struct inet_diag_req_v2: family, protocol, ext, pad, states, then
@@ -157,28 +160,28 @@ func buildDiagRequest(b *[nlmsgHdrLen + inetDiagReqLen]byte, seq uint32, k *diag
 	r[1] = unix.IPPROTO_UDP
 	ne.PutUint32(r[4:], ^uint32(0))
 	id := r[8:]
-	binary.BigEndian.PutUint16(id[0:], k.rport)
-	binary.BigEndian.PutUint16(id[2:], k.lport)
-	copy(id[4:20], k.remote[:])
-	copy(id[20:36], k.local[:])
-	ne.PutUint32(id[36:], k.ifindex) // idiag_if: a socket bound to a device is found only with it
-	ne.PutUint32(id[40:], uint32(k.cookie))
-	ne.PutUint32(id[44:], uint32(k.cookie>>32))
+	binary.BigEndian.PutUint16(id[0:], k.RemotePort)
+	binary.BigEndian.PutUint16(id[2:], k.LocalPort)
+	copy(id[4:20], k.Remote[:])
+	copy(id[20:36], k.Local[:])
+	ne.PutUint32(id[36:], k.Ifindex) // idiag_if: a socket bound to a device is found only with it
+	ne.PutUint32(id[40:], uint32(k.Cookie))
+	ne.PutUint32(id[44:], uint32(k.Cookie>>32))
 	return b[:n]
 }
 
 // errStaleReply marks a reply to an earlier request.
 var errStaleReply = errors.New("sock_diag: reply to an earlier request")
 
-// parseDiagReply reads the kernel's answer to an exact lookup for a socket
+// parseReply reads the kernel's answer to an exact lookup for a socket
 // of family. A SOCK_DIAG_BY_FAMILY message means the socket exists, and
 // carries its inode; an error message with ENOENT means it does not.
 // ESTALE (another socket, with another cookie, at the same address) cannot
 // prove that ours is gone, since a shared port (SO_REUSEADDR, SO_REUSEPORT)
-// may hide it, so it is errDiagUnsupported and the caller falls back to
+// may hide it, so it is ErrUnsupported and the caller falls back to
 // /proc/net, as for a missing diag module. (A missing module answers
-// ENOENT too, hence the probe in diagWorks.)
-func parseDiagReply(b []byte, seq uint32, family uint8) (found bool, ino uint64, err error) {
+// ENOENT too, hence the probe in Works.)
+func parseReply(b []byte, seq uint32, family uint8) (found bool, ino uint64, err error) {
 	ne := binary.NativeEndian
 	for len(b) >= nlmsgHdrLen {
 		n := int(ne.Uint32(b[0:]))
@@ -210,7 +213,7 @@ func parseDiagReply(b []byte, seq uint32, family uint8) (found bool, ino uint64,
 			case unix.ENOENT:
 				return false, 0, nil
 			case 0, unix.ESTALE, unix.EINVAL, unix.EOPNOTSUPP:
-				return false, 0, errDiagUnsupported
+				return false, 0, ErrUnsupported
 			default:
 				return false, 0, errno
 			}

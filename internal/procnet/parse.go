@@ -1,4 +1,11 @@
-package safeudp
+// Package procnet reads the socket tables of Linux's /proc/net: udp, udp6,
+// unix and netlink. They list every socket of the network namespace, one a
+// line; slower to read than a sock_diag lookup (the kernel prints its whole
+// table), they need nothing beyond procfs.
+//
+// The parsers take bytes and return plain values; the readers take the
+// procfs root ("/proc", or a directory of fixtures in tests).
+package procnet
 
 import (
 	"bytes"
@@ -8,18 +15,13 @@ import (
 	"strconv"
 )
 
-// The /proc/net tables list every socket of the network namespace, one a
-// line. They are slower to read than a sock_diag lookup but need nothing
-// beyond procfs, so Holders reads them, and Close falls back to them when
-// sock_diag cannot answer.
-
-// udpEntry is one line of /proc/net/udp or /proc/net/udp6.
-type udpEntry struct {
-	local netip.AddrPort
-	ino   uint64
+// UDPEntry is one line of /proc/net/udp or /proc/net/udp6.
+type UDPEntry struct {
+	Local netip.AddrPort // the bound address; IPv4-mapped addresses are kept as such
+	Inode uint64
 }
 
-// parseProcNetUDP parses the contents of /proc/net/udp or /proc/net/udp6.
+// ParseUDP parses the contents of /proc/net/udp or /proc/net/udp6.
 // The kernel prints each line as
 //
 //	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
@@ -27,8 +29,8 @@ type udpEntry struct {
 // where an address is the network-order 32-bit word(s) printed as host
 // integers in hex (so 127.0.0.1 reads 0100007F on a little-endian host)
 // and the port is in host order. Lines that do not parse are skipped.
-func parseProcNetUDP(data []byte) []udpEntry {
-	var out []udpEntry
+func ParseUDP(data []byte) []UDPEntry {
+	var out []UDPEntry
 	for line := range bytes.Lines(data) {
 		f := bytes.Fields(line)
 		if len(f) < 10 || !bytes.HasSuffix(f[0], []byte(":")) {
@@ -42,7 +44,7 @@ func parseProcNetUDP(data []byte) []udpEntry {
 		if err != nil {
 			continue
 		}
-		out = append(out, udpEntry{local: local, ino: ino})
+		out = append(out, UDPEntry{Local: local, Inode: ino})
 	}
 	return out
 }
@@ -81,14 +83,14 @@ func parseHexAddrPort(b []byte) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(netip.AddrFrom16(raw), port), true
 }
 
-// unixEntry is one line of /proc/net/unix.
-type unixEntry struct {
-	ino   uint64
-	dgram bool
-	path  string // "" for unnamed; abstract names start with '@'
+// UnixEntry is one line of /proc/net/unix.
+type UnixEntry struct {
+	Inode uint64
+	Dgram bool   // a SOCK_DGRAM socket
+	Path  string // "" for unnamed; abstract names start with '@'
 }
 
-// parseProcNetUnix parses the contents of /proc/net/unix:
+// ParseUnix parses the contents of /proc/net/unix:
 //
 //	Num       RefCount Protocol Flags    Type St Inode Path
 //	0000000000000000: 00000002 00000000 00000000 0002 01 12345 /run/x.sock
@@ -96,8 +98,8 @@ type unixEntry struct {
 // The path is the rest of the line after the inode, so it may contain
 // spaces; a path that contains a newline cannot be told apart and yields a
 // wrong entry, not a panic.
-func parseProcNetUnix(data []byte) []unixEntry {
-	var out []unixEntry
+func ParseUnix(data []byte) []UnixEntry {
+	var out []UnixEntry
 	for line := range bytes.Lines(data) {
 		line = bytes.TrimRight(line, "\n")
 		rest := line
@@ -130,7 +132,7 @@ func parseProcNetUnix(data []byte) []unixEntry {
 		if len(rest) > 0 {
 			path = string(rest[1:])
 		}
-		out = append(out, unixEntry{ino: ino, dgram: typ == 2, path: path})
+		out = append(out, UnixEntry{Inode: ino, Dgram: typ == 2, Path: path})
 	}
 	return out
 }
