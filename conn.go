@@ -13,17 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/safeudp/safeudp/internal/sockdiag"
 )
 
 // Supported networks, as the error for any other network names them.
 const supportedNetworks = `"udp", "udp4", "udp6" and "unixgram"`
-
-// slowCloseAfter is how long Close waits before it logs what it is still
-// waiting for, as httptest.Server.Close does. A variable for tests only.
-var slowCloseAfter = 5 * time.Second
 
 // ListenConfig contains options for listening on a packet address, as
 // net.ListenConfig does. The zero value is valid and gives the defaults; a
@@ -200,33 +194,19 @@ type PacketConn struct {
 	core
 }
 
-// core is the lifecycle shared by every conn type: the in-flight tracker
-// and the close sequence.
+// core is what the conn types over one socket share: the owned conn, its
+// lifecycle (the close sequence), and what the release needs to know.
 type core struct {
-	inflight inflight       // every call on the conn is counted here
-	pc       net.PacketConn // the owned conn; closed only by the close sequence
+	lifecycle
+	pc net.PacketConn // the owned conn; closed only by the close sequence
 
 	// Fixed at init, read without locks.
-	network  string
-	laddr    net.Addr // LocalAddr at init, used in errors and after close
-	raddr    net.Addr // RemoteAddr at init, if the conn has one
-	opened   uintptr  // PC of the caller of ListenPacket or Wrap
 	lc       ListenConfig
-	log      *slog.Logger // lc.Logger; nil when tracing is off
-	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
+	sockFile os.FileInfo // unixgram socket file created by ListenPacket, removed on release
 
-	// underlyingClosed is closed once the underlying Close has returned;
-	// closeErr, written once before that, is what it returned. The first
-	// closer starts the underlying Close; every closer waits for it.
-	underlyingClosed chan struct{}
-	closeErr         error
-
-	// releaseSem is a context-aware mutex (weight 1) held by the closer
-	// that runs the release after the drain; it guards the release itself.
-	// released is set, under releaseSem, once the release has run: every
-	// later closer gets net.ErrClosed.
-	releaseSem *semaphore.Weighted
-	released   atomic.Bool
+	// closeErr is what the underlying Close returned, written once by
+	// startClose before it calls underlyingDone.
+	closeErr error
 
 	// sock is the socket's identity, written once under idOnce (see
 	// identity); sole is set by the first closer, before the underlying
@@ -238,32 +218,28 @@ type core struct {
 	// exposed is set once the descriptor may have a copy safeudp does not
 	// know of: a conn taken over by Wrap (its past is unknown), one opened
 	// with a ListenConfig.Control, or one whose File or SyscallConn was
-	// called. Release verification then
-	// always asks the kernel (see verifyReleased).
+	// called. Release verification then always asks the kernel (see
+	// verifyReleased).
 	exposed atomic.Bool
 }
 
 func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) {
-	c.inflight.init()
 	c.pc = pc
-	c.opened = opened
-	c.underlyingClosed = make(chan struct{})
-	c.releaseSem = semaphore.NewWeighted(1)
 	// Not opened by ListenPacket (an unknown past), or a Control that was
 	// handed the raw socket before bind (it could have kept a dup).
 	c.exposed.Store(lc == nil || lc.Control != nil)
 	if lc != nil {
 		c.lc = *lc
-		c.log = lc.Logger
 	}
-	c.laddr = pc.LocalAddr()
-	c.network = network
-	if c.network == "" && c.laddr != nil {
-		c.network = c.laddr.Network()
+	laddr := pc.LocalAddr()
+	if network == "" && laddr != nil {
+		network = laddr.Network()
 	}
+	var raddr net.Addr
 	if rc, ok := pc.(interface{ RemoteAddr() net.Addr }); ok {
-		c.raddr = rc.RemoteAddr()
+		raddr = rc.RemoteAddr()
 	}
+	c.initLifecycle(network, laddr, raddr, opened, c.lc.Logger)
 	register(c)
 	if c.log != nil {
 		id := c.identity()
@@ -323,47 +299,6 @@ func shortFile(path string) string {
 	return path
 }
 
-// LocalAddr returns the local network address. It keeps answering after
-// Close.
-func (c *core) LocalAddr() net.Addr { return c.laddr }
-
-// InFlight returns the number of calls running on the conn right now. It
-// is a snapshot, for diagnostics and tests.
-func (c *core) InFlight() int { return c.inflight.count() }
-
-// errClosed is the error of a call refused because the conn is closing,
-// shaped as the standard library's.
-func (c *core) errClosed(op string, addr net.Addr) error {
-	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: addr, Err: net.ErrClosed}
-}
-
-// interrupted turns the error of a call that Close cut short into
-// net.ErrClosed: a call that was blocked when Close began may otherwise
-// see the past deadline that Close set, as a timeout. op names the call
-// ("read", "write") for errors that are not already *net.OpError.
-func (c *core) interrupted(op string, err error) error {
-	if err == nil { // the common case, kept inlinable
-		return nil
-	}
-	return c.closedIfClosing(op, err)
-}
-
-// closedIfClosing is interrupted for a non-nil error.
-func (c *core) closedIfClosing(op string, err error) error {
-	if !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		e := *oe
-		e.Err = net.ErrClosed
-		return &e
-	}
-	// A wrapped conn's own error: keep it reachable, say why it happened.
-	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr,
-		Err: fmt.Errorf("%w (interrupted by Close: %w)", net.ErrClosed, err)}
-}
-
 // ReadFrom reads a packet from the conn, as net.PacketConn.ReadFrom. It
 // fails with net.ErrClosed once Close has begun.
 func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -385,9 +320,6 @@ func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n, err := c.pc.WriteTo(b, addr)
 	return n, c.interrupted("write", err)
 }
-
-// pastDeadline unblocks every blocked call of a conn that honors deadlines.
-var pastDeadline = time.Unix(1, 0)
 
 // SetDeadline sets the read and write deadlines, as
 // net.PacketConn.SetDeadline. Once Close has begun it fails with
@@ -458,7 +390,7 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // the wait. Close must not be called from inside a call on the same conn
 // (a RawConn callback, say): it would wait for itself.
 func (c *core) Close() error {
-	return c.shutdown(context.Background(), true)
+	return c.closeSequence(context.Background(), c, true)
 }
 
 // Shutdown is Close bounded by ctx, which also bounds the wait for a
@@ -472,107 +404,33 @@ func (c *core) Close() error {
 // does nothing: it returns the error, and the conn stays open and usable.
 // On a conn already released, Shutdown returns net.ErrClosed, as Close does.
 func (c *core) Shutdown(ctx context.Context) error {
-	if c.released.Load() {
-		return c.errClosed("close", c.raddr)
-	}
-	if err := ctx.Err(); err != nil && !c.inflight.closing() {
-		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
-	}
-	return c.shutdown(ctx, false)
+	return c.shutdown(ctx, c)
 }
 
-// shutdown is the close sequence: refuse new calls, unblock and close,
-// drain, release. Each step waits with ctx; a closer whose ctx ends leaves
-// the steps in progress to the next closer. logSlow (Close) arms the log
-// of a Close still waiting after slowCloseAfter.
-func (c *core) shutdown(ctx context.Context, logSlow bool) error {
-	begun := time.Now()
-	first := c.inflight.close()
-	// The slow-close timer is armed only when calls are in flight. The
-	// tracker is closed by now, so no call can start: with none in flight
-	// there is no call to wait for. A timer costs two allocations and can
-	// wake a thread sleeping in the network poller; the common Close, with
-	// nothing in flight, skips both.
-	if logSlow && c.inflight.count() > 0 {
-		timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
-		defer timer.Stop()
+// startClose unblocks the calls in flight (a past deadline, for a wrapped
+// conn whose Close does not wake them) and closes the owned conn, which
+// may block (a wrapped conn's Close can): Close waits for it inline, while
+// Shutdown runs it aside so that its ctx bounds the wait.
+func (c *core) startClose(ctx context.Context) {
+	_ = c.pc.SetDeadline(pastDeadline)
+	if done := c.prepareRelease(); done != nil {
+		// prepareRelease holds the fork lock until the descriptor is
+		// closed. Only a conn ListenPacket opened gets here, and net's
+		// Close of it does not block: close inline.
+		c.closeUnderlying()
+		done()
+	} else if ctx.Done() == nil {
+		c.closeUnderlying()
+	} else {
+		go c.closeUnderlying()
 	}
-	if first {
-		// First closer: new calls are refused from here on. Unblock the
-		// calls in flight and close the underlying conn, which may block
-		// (a wrapped conn's Close can): Close waits for it inline, while
-		// Shutdown runs it aside so that its ctx bounds the wait.
-		if c.log != nil {
-			c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: close begun",
-				slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()))
-		}
-		_ = c.pc.SetDeadline(pastDeadline)
-		if done := c.prepareRelease(); done != nil {
-			// prepareRelease holds the fork lock until the descriptor is
-			// closed. Only a conn ListenPacket opened gets here, and net's
-			// Close of it does not block: close inline.
-			c.closeUnderlying()
-			done()
-		} else if ctx.Done() == nil {
-			c.closeUnderlying()
-		} else {
-			go c.closeUnderlying()
-		}
-	}
-	if !ready(ctx, c.underlyingClosed) {
-		return c.shutdownExpired(ctx, "the underlying Close has not returned")
-	}
-	if err := c.inflight.wait(ctx); err != nil {
-		return c.shutdownExpired(ctx, "")
-	}
-	if !c.releaseSem.TryAcquire(1) {
-		if err := c.releaseSem.Acquire(ctx, 1); err != nil {
-			return c.shutdownExpired(ctx, "")
-		}
-	}
-	defer c.releaseSem.Release(1)
-	if c.released.Load() {
-		return c.errClosed("close", c.raddr)
-	}
-	if c.log != nil {
-		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)))
-	}
-	attempts, err := c.release(ctx)
-	c.released.Store(true)
-	unregister(c)
-	if c.log != nil {
-		c.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: released",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Duration("took", time.Since(begun)),
-			slog.Int("attempts", attempts), slog.Any("err", err))
-	}
-	if c.closeErr != nil {
-		return &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
-	}
-	return err
 }
 
 // closeUnderlying closes the owned conn; it runs once, started by the
 // first closer.
 func (c *core) closeUnderlying() {
 	c.closeErr = c.pc.Close()
-	close(c.underlyingClosed)
-}
-
-// ready waits until done is closed or ctx ends, and reports whether done
-// is closed; a done that is already closed wins over an ended ctx.
-func ready(ctx context.Context, done <-chan struct{}) bool {
-	select {
-	case <-done:
-		return true
-	default:
-	}
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	c.underlyingDone()
 }
 
 // unwrapOpError avoids an *net.OpError inside an *net.OpError.
@@ -583,44 +441,22 @@ func unwrapOpError(err error) error {
 	return err
 }
 
-// shutdownExpired is Shutdown's error when ctx ends first; stage says what
-// it was still waiting for, if not only calls in flight.
-func (c *core) shutdownExpired(ctx context.Context, stage string) error {
-	if stage != "" {
-		stage += ", "
-	}
-	return fmt.Errorf("safeudp: shutdown %s %v: %s%d calls still in flight; the conn is closed to new calls and a later Close or Shutdown finishes the job: %w",
-		c.network, c.laddr, stage, c.InFlight(), ctx.Err())
-}
-
-// logSlowClose says what a Close that has waited slowCloseAfter is waiting for.
-func (c *core) logSlowClose() {
-	log := c.log
-	if log == nil {
-		log = slog.Default()
-	}
-	msg := "safeudp: Close still waiting for calls in flight"
-	select {
-	case <-c.underlyingClosed:
-	default:
-		msg = "safeudp: Close still waiting for the underlying Close"
-	}
-	log.LogAttrs(context.Background(), slog.LevelWarn, msg,
-		slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()),
-		slog.String("opened", c.openedAt()), slog.Duration("waited", slowCloseAfter))
-}
-
 // release runs after the drain: it lets the platform verify the release,
 // then, only if the socket is released, removes a unixgram socket file
 // that ListenPacket created. A socket still held elsewhere (a child that
 // serves on it after a graceful handoff) keeps its file. It returns how
-// many times the kernel's tables were checked.
+// many times the kernel's tables were checked, and the outcome of
+// closing, the underlying Close's error included.
 func (c *core) release(ctx context.Context) (attempts int, err error) {
 	attempts, err = verifyReleased(ctx, c)
-	if err != nil {
-		return attempts, err
+	if err == nil {
+		err = c.removeSocketFile()
 	}
-	return attempts, c.removeSocketFile()
+	unregister(c)
+	if c.closeErr != nil {
+		err = &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
+	}
+	return attempts, err
 }
 
 // recordSocketFile remembers the unixgram socket file that ListenPacket's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -92,14 +91,14 @@ import (
 // copy of it would stay bound to one socket and silently stop working, or
 // keep the address bound, after a swap.
 type RebindingConn struct {
-	inflight inflight // every call, including Rebind, is counted here
+	// lifecycle is the close sequence every conn type shares; every call,
+	// including Rebind, is counted by its tracker. Its laddr is the
+	// address actually bound, rebound by each Rebind.
+	lifecycle
 
 	// Fixed at creation, read without locks.
-	network  string       // "udp", "udp4" or "udp6", as given to the listen
-	laddr    net.Addr     // the address actually bound, rebound by each Rebind
 	lc       ListenConfig // the user's options
 	rebindLC ListenConfig // lc, with SO_REUSEPORT added to Control when overlap
-	opened   uintptr      // PC of the caller of ListenRebinding
 	overlap  bool         // whether Rebind binds the new socket before closing the old
 	// keepReuseport: the user's Control set SO_REUSEPORT on the first
 	// socket, so the conn never clears it.
@@ -111,15 +110,13 @@ type RebindingConn struct {
 	closeCancel context.CancelFunc
 
 	// sem is a context-aware mutex (weight 1) that serializes Rebind with
-	// Rebind and with the close sequence. It guards sockClosed and
-	// sockErr, set once the close sequence has closed the socket in
-	// service (sockErr is what that returned, kept for the closer that
-	// finishes the job), and released, set once Close has released
-	// everything.
-	sem        *semaphore.Weighted
-	sockClosed bool
-	sockErr    error
-	released   bool
+	// Rebind and with the close sequence's closing of the socket in
+	// service.
+	sem *semaphore.Weighted
+
+	// sockErr is what closing the socket in service returned, written
+	// once by socketClosed before it calls underlyingDone.
+	sockErr error
 
 	// cur is the socket in service. It is replaced only by Rebind, holding
 	// sem, and then only under optMu, so a setter never writes to a socket
@@ -229,7 +226,7 @@ func (e rebindNetworkError) Error() string {
 func (e rebindNetworkError) Unwrap() error { return net.UnknownNetworkError(e) }
 
 func newRebindingConn(ctx context.Context, lc *ListenConfig, network, address string, opened uintptr, overlap bool) (*RebindingConn, error) {
-	c := &RebindingConn{network: network, lc: *lc, rebindLC: *lc, opened: opened, overlap: overlap}
+	c := &RebindingConn{lc: *lc, rebindLC: *lc, overlap: overlap}
 	if overlap {
 		c.rebindLC.Control = overlapControl(lc.Control)
 	}
@@ -237,42 +234,15 @@ func newRebindingConn(ctx context.Context, lc *ListenConfig, network, address st
 	if err != nil {
 		return nil, err
 	}
-	c.laddr = pc.LocalAddr()
+	// Each socket traces its own lifecycle: the conn's steps are not
+	// logged twice. The Logger still gets a Close stuck on a call.
+	c.initLifecycle(network, pc.LocalAddr(), nil, opened, lc.Logger)
+	c.trace = false
 	c.keepReuseport = overlap && reuseportSet(pc)
-	c.inflight.init()
 	c.sem = semaphore.NewWeighted(1)
 	c.closed, c.closeCancel = context.WithCancel(context.Background())
 	c.cur.Store(newRebindSocket(pc))
 	return c, nil
-}
-
-// LocalAddr returns the local network address, the same for every socket
-// of the conn. It keeps answering after Close.
-func (c *RebindingConn) LocalAddr() net.Addr { return c.laddr }
-
-// InFlight returns the number of calls running on the conn right now,
-// Rebind included. It is a snapshot, for diagnostics and tests.
-func (c *RebindingConn) InFlight() int { return c.inflight.count() }
-
-// errClosed is the error of a call refused because the conn is closing.
-func (c *RebindingConn) errClosed(op string, addr net.Addr) error {
-	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: addr, Err: net.ErrClosed}
-}
-
-// interrupted turns the error of a call that Close cut short into
-// net.ErrClosed, as the core's does: a call blocked when Close began may
-// otherwise see the past deadline that Close set, as a timeout.
-func (c *RebindingConn) interrupted(err error) error {
-	if err == nil || !c.inflight.closing() || errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		e := *oe
-		e.Err = net.ErrClosed
-		return &e
-	}
-	return err
 }
 
 // deadlineError is the error of a call whose deadline passed while it had
@@ -393,7 +363,7 @@ func (c *RebindingConn) read(op func(uc *UDPConn) error, fromPending func(d *dat
 			return c.deadlineError("read", nil)
 		}
 		if !retry {
-			return c.interrupted(err)
+			return c.interrupted("read", err)
 		}
 	}
 }
@@ -417,7 +387,7 @@ func (c *RebindingConn) write(addr net.Addr, op func(uc *UDPConn) error) error {
 			return c.deadlineError("write", addr)
 		}
 		if !retry {
-			return c.interrupted(err)
+			return c.interrupted("write", err)
 		}
 	}
 }
@@ -838,21 +808,7 @@ func (c *RebindingConn) install(nu *rebindSocket) error {
 // either; after 5 seconds it logs what it is waiting for (to the
 // ListenConfig's Logger, or slog's default logger).
 func (c *RebindingConn) Close() error {
-	timer := time.AfterFunc(slowCloseAfter, c.logSlowClose)
-	defer timer.Stop()
-	return c.shutdown(context.Background())
-}
-
-// logSlowClose says what a Close that has waited slowCloseAfter is waiting
-// for.
-func (c *RebindingConn) logSlowClose() {
-	log := c.lc.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: Close of a RebindingConn still waiting for calls in flight",
-		slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Int("inflight", c.InFlight()),
-		slog.String("opened", c.cur.Load().uc.openedAt()), slog.Duration("waited", slowCloseAfter))
+	return c.closeSequence(context.Background(), c, true)
 }
 
 // Shutdown is Close bounded by ctx, as UDPConn.Shutdown. If ctx ends
@@ -863,53 +819,60 @@ func (c *RebindingConn) logSlowClose() {
 // called on an open conn, Shutdown does nothing: it returns the error and
 // the conn stays open and usable.
 func (c *RebindingConn) Shutdown(ctx context.Context) error {
-	if err := ctx.Err(); err != nil && !c.inflight.closing() {
-		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", c.network, c.laddr, err)
-	}
-	return c.shutdown(ctx)
+	return c.shutdown(ctx, c)
 }
 
-func (c *RebindingConn) shutdown(ctx context.Context) error {
-	c.inflight.close()
+// startClose cancels a Rebind in progress and unblocks the calls on the
+// socket in service at once, not once that Rebind lets go of sem: under
+// optMu, so that a socket installed later gets past deadlines too
+// (applyOptions). Then it closes the socket in service once no Rebind
+// runs. That runs inline, bounded by ctx, so that a Shutdown gets the
+// socket's outcome when it comes in time; what ctx cuts short goes on
+// aside, unbounded as a Close, and the next closer waits for it.
+func (c *RebindingConn) startClose(ctx context.Context) {
 	c.closeCancel()
-	// Unblock the calls on the socket in service now, not once a Rebind
-	// in progress lets go of sem: under optMu, so that a socket installed
-	// later gets past deadlines too (applyOptions).
 	c.optMu.Lock()
 	_ = c.cur.Load().uc.SetDeadline(pastDeadline)
 	c.optMu.Unlock()
 	if err := c.sem.Acquire(ctx, 1); err != nil {
-		return c.shutdownExpired(ctx)
+		go func() {
+			_ = c.sem.Acquire(context.Background(), 1) // a cancelled Rebind lets go within its bounded swap
+			c.closeSocket(context.Background())
+		}()
+		return
 	}
-	defer c.sem.Release(1)
-	if c.released {
-		return c.errClosed("close", nil)
-	}
-	if !c.sockClosed {
-		s := c.cur.Load()
-		err := s.uc.Shutdown(ctx)
-		if !s.uc.released.Load() {
-			// ctx ended first: the socket's Close carries on with the
-			// next closer.
-			return c.shutdownExpired(ctx)
-		}
-		if s.retired.Load() && errors.Is(err, net.ErrClosed) {
-			err = nil // closed by a Rebind that then failed to bind
-		}
-		c.sockClosed, c.sockErr = true, err // the outcome, whatever ctx does next
-	}
-	if werr := c.inflight.wait(ctx); werr != nil {
-		return c.shutdownExpired(ctx)
-	}
-	c.pending.clear()
-	c.released = true
-	return c.sockErr
+	c.closeSocket(ctx)
 }
 
-// shutdownExpired is Shutdown's error when ctx ends first.
-func (c *RebindingConn) shutdownExpired(ctx context.Context) error {
-	return fmt.Errorf("safeudp: shutdown %s %v: %d calls still in flight; the conn is closed to new calls and a later Close or Shutdown finishes the job: %w",
-		c.network, c.laddr, c.InFlight(), ctx.Err())
+// closeSocket closes the socket in service with the full guarantee of
+// UDPConn.Close; ctx bounds the wait for a transient holder. The caller
+// holds sem, which closeSocket releases once the socket is closed.
+func (c *RebindingConn) closeSocket(ctx context.Context) {
+	s := c.cur.Load()
+	err := s.uc.Shutdown(ctx)
+	if !s.uc.released.Load() {
+		go func() { c.socketClosed(s, s.uc.Close()) }() // ctx ended: the socket's Close finishes the job
+		return
+	}
+	c.socketClosed(s, err)
+}
+
+// socketClosed records the outcome of closing s and ends the step.
+func (c *RebindingConn) socketClosed(s *rebindSocket, err error) {
+	if s.retired.Load() && errors.Is(err, net.ErrClosed) {
+		err = nil // closed by a Rebind that then failed to bind
+	}
+	c.sockErr = err
+	c.sem.Release(1)
+	c.underlyingDone()
+}
+
+// release drops the datagrams still queued from replaced sockets, as a
+// socket's Close drops its queue, and returns the outcome of closing the
+// socket in service.
+func (c *RebindingConn) release(context.Context) (attempts int, err error) {
+	c.pending.clear()
+	return 0, c.sockErr
 }
 
 // datagram is one datagram taken off a replaced socket.
