@@ -50,22 +50,51 @@ func (t *inflight) acquire() bool {
 	if t.n.Add(1)&closedBit == 0 {
 		return true
 	}
-	t.release()
+	t.backOut()
 	return false
 }
 
+// backOut undoes the count of a refused acquire, out of line so that
+// acquire, on every call's path, stays inlinable.
+//
+//go:noinline
+func (t *inflight) backOut() { t.release() }
+
 // release counts a call out. The release that brings a closed tracker to
-// zero signals the drain.
+// zero signals the drain. A release without its acquire panics: on a
+// closed tracker at once (it would clear the closed bit, closedBit-1,
+// silently reopening the conn); on an open one the count goes negative,
+// which close catches.
 func (t *inflight) release() {
-	if t.n.Add(-1) == closedBit {
-		t.signal()
+	// One compare for the two rare values, so that release, on every
+	// call's path, stays inlinable: closedBit (the drain ends) and
+	// closedBit-1 (misuse).
+	if v := t.n.Add(-1); uint64(v-(closedBit-1)) <= 1 {
+		t.released(v)
 	}
 }
+
+// released is release's rare path: the drain's end, or misuse. Kept out
+// of line, for release's inlining budget.
+//
+//go:noinline
+func (t *inflight) released(v int64) {
+	if v != closedBit {
+		panic(errReleasedMore)
+	}
+	t.signal()
+}
+
+// errReleasedMore is the panic of a release without its acquire.
+const errReleasedMore = "safeudp: released more than acquired"
 
 // close refuses every later acquire and reports whether this call was the
 // one that closed the tracker.
 func (t *inflight) close() (first bool) {
 	old := t.n.Or(closedBit)
+	if old < 0 {
+		panic(errReleasedMore) // an open tracker's count went below zero
+	}
 	if old&closedBit != 0 {
 		return false
 	}
