@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"slices"
 	"syscall"
 	"time"
 )
@@ -25,22 +24,15 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 	if !ok {
 		return nil, err
 	}
-	deadline := time.Now().Add(bindRetryTimeout)
-	backoff := firstBindBackoff
-	hs, herr := holders(network, bound)
-	if herr != nil {
+	w := holderWatch{look: func() ([]Holder, error) { return holders(network, bound) }, every: rescanEvery}
+	if w.scan() != nil {
 		return nil, err
 	}
-	scanned := time.Now()
-	prevUnseen := false // the last scan found a socket with no descriptor
-	for allTransient(hs) && time.Now().Before(deadline) && ctx.Err() == nil {
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-		backoff = min(2*backoff, time.Millisecond)
+	retryCtx, cancel := context.WithTimeout(ctx, bindRetryTimeout)
+	defer cancel()
+	p := newPacer(firstBindBackoff, maxBindBackoff)
+	defer p.stop()
+	for !w.longLived() && p.wait(retryCtx) {
 		forkBarrier()
 		pc, rerr := nlc.ListenPacket(ctx, network, address)
 		if rerr == nil {
@@ -53,19 +45,11 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 		// The bind is retried with a backoff capped at a millisecond, but
 		// the holders (a walk of every process's descriptors) are looked
 		// up again only every rescanEvery, as Close does.
-		if time.Since(scanned) < rescanEvery {
-			continue
-		}
-		prevUnseen = slices.ContainsFunc(hs, func(h Holder) bool { return h.Kind == HolderUnseen })
-		if hs, herr = holders(network, bound); herr != nil {
+		if w.due() && w.scan() != nil {
 			return nil, err
 		}
-		scanned = time.Now()
-		if prevUnseen {
-			markPersistentUnseen(hs)
-		}
 	}
-	return nil, lc.inUseError(ctx, network, bound, oe, hs)
+	return nil, lc.inUseError(ctx, network, bound, oe, w.hs)
 }
 
 // inUseError returns oe, a listen's EADDRINUSE, with its Err replaced by
@@ -109,8 +93,11 @@ func inUse(err error, address string) (oe *net.OpError, bound string, ok bool) {
 	return oe, bound, true
 }
 
-// firstBindBackoff is the first pause before a bind is retried.
-const firstBindBackoff = 50 * time.Microsecond
+// firstBindBackoff and maxBindBackoff pace ListenPacket's bind retry.
+const (
+	firstBindBackoff = 50 * time.Microsecond
+	maxBindBackoff   = time.Millisecond
+)
 
 // allTransient reports whether every holder will let go by itself. No
 // holder at all means the socket went away after the failed bind.

@@ -448,8 +448,11 @@ func unwrapOpError(err error) error {
 // many times the kernel's tables were checked, and the outcome of
 // closing, the underlying Close's error included.
 func (c *core) release(ctx context.Context) (attempts int, err error) {
-	attempts, err = verifyReleased(ctx, c)
+	if !c.sole { // the fast path: nothing but the conn's descriptor ever held it (see prepareRelease)
+		attempts, err = verifyReleased(ctx, c.releaseTarget())
+	}
 	if err == nil {
+		forgetCopies(c)
 		err = c.removeSocketFile()
 	}
 	unregister(c)

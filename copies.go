@@ -102,24 +102,3 @@ func copyHolder(fc *fileCopy) Holder {
 		OpenedAt: pcString(fc.opened), CopiedAt: pcString(fc.made), Dropped: dropped, self: true,
 	}
 }
-
-// openCopiesError reports c's File() copies that are still open, from what
-// this process recorded, without asking the OS: a *ReleaseError wrapping
-// ErrHeldElsewhere, or nil (and the records are dropped) when there are
-// none.
-func openCopiesError(c *core) error {
-	open := copiesOf(c, false)
-	if len(open) == 0 {
-		forgetCopies(c)
-		return nil
-	}
-	hs := make([]Holder, 0, len(open))
-	for _, fc := range open {
-		hs = append(hs, copyHolder(fc))
-	}
-	e := &ReleaseError{Network: c.network, Holders: hs}
-	if c.laddr != nil {
-		e.Addr = c.laddr.String()
-	}
-	return e
-}

@@ -177,12 +177,6 @@ func Holders(network, address string) ([]Holder, error) {
 	return holders(network, address)
 }
 
-// rescanEvery is how often Close and ListenPacket look the holders up
-// again (a walk of every process's descriptors) while they wait: a child
-// may exec and keep the socket (ExtraFiles), and a HolderUnseen seen at two
-// looks is long-lived.
-const rescanEvery = 20 * time.Millisecond
-
 // errUnseenPersists is the Err of a HolderUnseen that two scans of /proc,
 // about 20 ms apart, found with no descriptor: not a socket being closed,
 // so a long-lived holder that no descriptor of this pid namespace shows.

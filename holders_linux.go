@@ -191,19 +191,15 @@ func classifyOwn(h *Holder) {
 	}
 }
 
-// socketHolders describes what holds c's socket, for Close's report.
-func socketHolders(c *core) []Holder {
-	addr := ""
-	if c.laddr != nil {
-		addr = c.laddr.String()
-	}
-	scan := procfd.Sockets(procRoot, map[uint64]bool{c.sock.Inode: true})
-	hs := holdersOf(c.sock.Inode, addr, addr, scan)
+// holders describes what holds the target's socket, for Close's report.
+func (t *releaseTarget) holders() []Holder {
+	scan := procfd.Sockets(procRoot, map[uint64]bool{t.sock.Inode: true})
+	hs := holdersOf(t.sock.Inode, t.addr, t.addr, scan)
 	// A copy /proc did not show (it cannot be read, or the copy was
 	// closed meanwhile) is still reported if it is open.
-	for _, fc := range copiesOf(c, false) {
-		if !slices.ContainsFunc(hs, func(h Holder) bool { return h.self && h.FD == fc.fd }) {
-			hs = append(hs, copyHolder(fc))
+	for _, h := range t.openCopies() {
+		if !slices.ContainsFunc(hs, func(o Holder) bool { return o.self && o.FD == h.FD }) {
+			hs = append(hs, h)
 		}
 	}
 	if len(hs) > 1 {

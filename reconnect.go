@@ -186,29 +186,16 @@ func (lc *ListenConfig) bindOnce(network, address string) (net.PacketConn, error
 // already done: the caller may have just released the address. It returns
 // the last error of bind unchanged.
 func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.PacketConn, error) {
-	delay := rebindFirstBackoff
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
+	p := newPacer(rebindFirstBackoff, rebindMaxBackoff)
+	defer p.stop()
 	for {
 		pc, err := bind()
 		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
 			return pc, err
 		}
-		if t == nil {
-			t = time.NewTimer(delay)
-		} else {
-			t.Reset(delay)
-		}
-		select {
-		case <-ctx.Done():
+		if !p.wait(ctx) {
 			return nil, err
-		case <-t.C:
 		}
 		forkBarrier() // no child cloned before this is still between fork and exec
-		delay = min(2*delay, rebindMaxBackoff)
 	}
 }

@@ -3,8 +3,6 @@ package safeudp
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"slices"
 	"syscall"
 	"time"
 
@@ -31,9 +29,6 @@ import (
 // returns nil only when a lookup said the socket is gone.
 
 const (
-	// defaultReleaseTimeout bounds Close's wait for a transient holder
-	// when ListenConfig.ReleaseTimeout is zero.
-	defaultReleaseTimeout = time.Second
 	// firstBackoff and maxBackoff pace the lookups while a transient
 	// holder lets go; such holders last well under 5 ms.
 	firstBackoff = 50 * time.Microsecond
@@ -48,93 +43,67 @@ const (
 	firstScanAfter = 2 * time.Millisecond
 )
 
-// verifyReleased returns nil only when the socket cannot be held any more:
-// either a lookup in the kernel's tables said it is gone, or (the fast path,
-// see prepareRelease) nothing but the conn's own descriptor ever held it.
-// A conn that is not a socket it can identify (see identify) is not
-// verified. A socket still held at the bound, or a lookup that fails,
-// gives a *ReleaseError.
-func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
-	if c.sole {
-		return 0, nil
-	}
-	if c.sock.Inode == 0 { // read by prepareRelease, before the underlying Close
+// verifyReleased returns nil only when a lookup in the kernel's tables
+// said the target's socket is gone (the fast path, which needs none, is
+// decided by the caller: see prepareRelease). A socket it cannot identify
+// (see identify) is not verified. A socket still held at the bound, or a
+// lookup that fails, gives a *ReleaseError.
+func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err error) {
+	if t.sock.Inode == 0 { // read by prepareRelease, before the underlying Close
 		// Not a UDP or unix datagram socket: nothing to look up.
-		return 0, openCopiesError(c)
+		return 0, t.openCopiesError()
+	}
+	w := holderWatch{look: func() ([]Holder, error) { return t.holders(), nil }, every: rescanEvery}
+	// scan looks once when the loop ends before the first look: the
+	// error says who holds the socket.
+	scan := func() []Holder {
+		if !w.looked {
+			_ = w.scan()
+		}
+		return w.hs
 	}
 	forkBarrier()
 	attempts = 1
-	held, err := stillHeld(c.sock)
+	held, err := stillHeld(t.sock)
 	if err != nil {
-		return attempts, c.releaseError(socketHolders(c), 0, attempts, err)
+		return attempts, t.releaseError(scan(), 0, attempts, err)
 	}
 	if !held {
-		forgetCopies(c)
 		return attempts, nil
 	}
 	if ctx.Done() == nil { // Close: bound the wait ourselves
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.lc.releaseTimeout())
+		ctx, cancel = context.WithTimeout(ctx, t.timeout)
 		defer cancel()
 	}
 	begun := time.Now()
-	var (
-		hs         []Holder
-		prevUnseen bool        // the last scan found no descriptor for the socket
-		timer      *time.Timer // created on the first wait
-	)
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	scan := func() {
-		hs = socketHolders(c)
-		if prevUnseen {
-			markPersistentUnseen(hs)
-		}
-		prevUnseen = slices.ContainsFunc(hs, func(h Holder) bool { return h.Kind == HolderUnseen })
+	w.next = begun.Add(firstScanAfter)
+	if len(t.openCopies()) > 0 {
+		w.next = begun // an open copy of ours: look and report now
 	}
-	nextScan := begun.Add(firstScanAfter)
-	if len(copiesOf(c, false)) > 0 {
-		nextScan = begun // an open copy of ours: scan and report now
-	}
-	for backoff := firstBackoff; ; backoff = min(2*backoff, maxBackoff) {
-		if now := time.Now(); !now.Before(nextScan) {
-			scan()
-			nextScan = time.Now().Add(rescanEvery)
-			if (&ReleaseError{Holders: hs}).longLived() {
+	p := newPacer(firstBackoff, maxBackoff)
+	defer p.stop()
+	for {
+		if w.due() {
+			_ = w.scan() // never fails
+			if w.longLived() {
 				waited := time.Duration(0) // reported at the first look
 				if attempts > 1 {
 					waited = time.Since(begun)
 				}
-				return attempts, c.releaseError(hs, waited, attempts, nil)
+				return attempts, t.releaseError(w.hs, waited, attempts, nil)
 			}
 		}
-		if timer == nil {
-			timer = time.NewTimer(backoff)
-		} else {
-			timer.Reset(backoff)
-		}
-		select {
-		case <-ctx.Done():
-			if hs == nil { // ended before the first scan: say who holds it
-				scan()
-			}
-			return attempts, c.releaseError(hs, time.Since(begun), attempts, nil)
-		case <-timer.C:
+		if !p.wait(ctx) {
+			return attempts, t.releaseError(scan(), time.Since(begun), attempts, nil)
 		}
 		forkBarrier()
 		attempts++
-		held, err := stillHeld(c.sock)
+		held, err := stillHeld(t.sock)
 		if err != nil {
-			if hs == nil {
-				scan()
-			}
-			return attempts, c.releaseError(hs, time.Since(begun), attempts, err)
+			return attempts, t.releaseError(scan(), time.Since(begun), attempts, err)
 		}
 		if !held {
-			forgetCopies(c)
 			return attempts, nil
 		}
 	}
@@ -186,21 +155,6 @@ func noChildren() bool {
 	return err == unix.ECHILD
 }
 
-// releaseError builds Close's error and logs the holders. verr, if not
-// nil, is why the kernel's tables could not be asked.
-func (c *core) releaseError(hs []Holder, waited time.Duration, attempts int, verr error) error {
-	e := &ReleaseError{Network: c.network, Holders: hs, Waited: waited, Attempts: attempts, Err: verr}
-	if c.laddr != nil {
-		e.Addr = c.laddr.String()
-	}
-	if c.log != nil {
-		c.log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: socket still held",
-			slog.String("network", c.network), slog.Any("addr", c.laddr), slog.Uint64("inode", c.sock.Inode),
-			slog.String("holders", joinHolders(hs)), slog.Bool("long_lived", e.longLived()), slog.Any("err", verr))
-	}
-	return e
-}
-
 // stillHeld reports whether the kernel still has the socket: through sock_diag
 // when it can answer for this socket, else from the /proc/net table of
 // the socket's family, by inode. It never reports false without a lookup
@@ -224,11 +178,3 @@ func stillHeld(s sockdiag.Socket) (bool, error) {
 // procRoot is where procfs is read; tests point it elsewhere to make the
 // lookups fail.
 var procRoot = "/proc"
-
-// releaseTimeout is ReleaseTimeout or its default.
-func (lc *ListenConfig) releaseTimeout() time.Duration {
-	if lc.ReleaseTimeout > 0 {
-		return lc.ReleaseTimeout
-	}
-	return defaultReleaseTimeout
-}

@@ -38,17 +38,17 @@ func BenchmarkVerifyReleased(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := &core{}
-			_ = rc.Control(func(fd uintptr) { c.sock = sockdiag.Identify(int(fd), bc.network == "udp", false) })
+			var t releaseTarget
+			_ = rc.Control(func(fd uintptr) { t.sock = sockdiag.Identify(int(fd), bc.network == "udp", false) })
 			if bc.procNet {
-				c.sock.Key = sockdiag.Key{}
+				t.sock.Key = sockdiag.Key{}
 			}
 			if err := pc.Close(); err != nil {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
 			for b.Loop() {
-				if n, err := verifyReleased(ctx, c); n != 1 || err != nil {
+				if n, err := verifyReleased(ctx, t); n != 1 || err != nil {
 					b.Fatal(n, err)
 				}
 			}

@@ -11,8 +11,8 @@ import "context"
 // reported at once, with an error wrapping ErrHeldElsewhere. Close's
 // guarantee here is otherwise the drain and the underlying Close (see the
 // README).
-func verifyReleased(ctx context.Context, c *core) (attempts int, err error) {
-	return 0, openCopiesError(c)
+func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err error) {
+	return 0, t.openCopiesError()
 }
 
 // prepareRelease has nothing to prepare where the release is not verified.
