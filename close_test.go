@@ -79,7 +79,7 @@ func TestDeadlineCannotBeRearmedDuringClose(t *testing.T) {
 	require.Eventually(t, inner.pushedPast.Load, bound, time.Millisecond, "Close pushed the deadline into the past")
 	close(inner.gate) // the held SetReadDeadline now writes its future deadline
 	require.NoError(t, <-setErr)
-	require.NoError(t, <-closed)
+	require.NoError(t, safeudp.Await(t, closed, "Close"))
 	last := inner.last()
 	assert.True(t, last.Before(time.Now()), "the last read deadline written is %v, in the future: re-armed during Close", last)
 }
@@ -224,7 +224,7 @@ func TestAnInterruptedCallKeepsTheWrappedConnsError(t *testing.T) {
 	var oe *net.OpError
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "write", oe.Op)
-	require.NoError(t, <-closed)
+	require.NoError(t, safeudp.Await(t, closed, "Close"))
 }
 
 type ownError struct{}

@@ -284,7 +284,7 @@ func TestCloseWaitsForBlockedReadFrom(t *testing.T) {
 			assert.Equal(t, int64(n), inner.returned.Load(), "every ReadFrom had returned when Close returned")
 			assert.Equal(t, 0, c.InFlight())
 			for range n {
-				requireErrClosed(t, <-errs)
+				requireErrClosed(t, safeudp.Await(t, errs, "a closer"))
 			}
 		})
 	}
@@ -308,7 +308,7 @@ func TestCloseWaitsForBlockedReadFromOnUDPConn(t *testing.T) {
 	assert.Equal(t, 0, c.InFlight())
 	requireBindable(t, "udp4", c.LocalAddr().String())
 	for range n {
-		requireErrClosed(t, <-errs)
+		requireErrClosed(t, safeudp.Await(t, errs, "a closer"))
 	}
 }
 

@@ -389,7 +389,7 @@ func TestCloseReportsPersistentUnseenHolderAsLongLived(t *testing.T) {
 			case err = <-done:
 			case <-time.After(bound):
 				receive() // let the close finish before failing
-				<-done
+				safeudp.Await(t, done, "the close")
 				t.Fatalf("%s still waiting for an unseen holder after %v", tc.name, bound)
 			}
 			require.ErrorIs(t, err, safeudp.ErrNotReleased)

@@ -85,7 +85,7 @@ func TestRebindingConnLosesOnlyWhatOverflows(t *testing.T) {
 		require.NoError(t, c.Rebind(context.Background()), "rebind %d", i)
 	}
 	close(stop)
-	<-sendDone
+	Await(t, sendDone, "the sender")
 	cur := c.cur.Load().uc
 	accounted := func() int64 { return got.Load() + overflowOld.Load() + socketDrops(t, cur) }
 	assert.Eventually(t, func() bool { return accounted() >= sent.Load() }, 10*time.Second, time.Millisecond)
@@ -340,7 +340,7 @@ func TestShutdownExpiredDuringRebindUnblocksCalls(t *testing.T) {
 		t.Error("the read on the socket in service stayed blocked after Shutdown expired")
 	}
 	unhook()
-	require.NoError(t, <-rebindErr)
+	require.NoError(t, Await(t, rebindErr, "the Rebind"))
 	require.NoError(t, c.Close())
 }
 

@@ -469,8 +469,8 @@ func TestRebindingConnCloseRacesRebind(t *testing.T) {
 		requireNoOpenConns(t, addr)
 		requireBindable(t, "udp4", addr)
 		wg.Wait()
-		require.ErrorIs(t, <-readErr, net.ErrClosed)
-		err = <-rebindErr
+		require.ErrorIs(t, safeudp.Await(t, readErr, "the read"), net.ErrClosed)
+		err = safeudp.Await(t, rebindErr, "the Rebind")
 		require.ErrorIs(t, err, net.ErrClosed, "the rebind loop can only stop because of Close")
 		require.ErrorIs(t, c.Rebind(context.Background()), net.ErrClosed)
 	}

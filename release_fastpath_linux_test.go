@@ -55,7 +55,7 @@ func TestFileRacingCloseIsNeverAFalseRelease(t *testing.T) {
 		}()
 		runtime.Gosched()
 		closeErr := c.Close()
-		<-done
+		safeudp.Await(t, done, "the File call")
 		close(copies)
 		n := 0
 		for f := range copies {

@@ -105,7 +105,7 @@ func TestCloseLogsWhatItWaitsForWhenSlow(t *testing.T) {
 	v, _ := h.attr("safeudp: Close still waiting for calls in flight", "opened")
 	assert.Regexp(t, `trace_test\.go:\d+$`, v.String(), "the report says where the conn was opened")
 	close(inner.gate)
-	require.NoError(t, <-closed)
+	require.NoError(t, safeudp.Await(t, closed, "Close"))
 }
 
 func TestLoggerOffLogsNothing(t *testing.T) {

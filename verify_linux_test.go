@@ -160,6 +160,6 @@ func TestHoldersDuringCloseIsRaceFree(t *testing.T) {
 	}()
 	err = pc.Close()
 	close(stop)
-	<-done
+	safeudp.Await(t, done, "the goroutine")
 	require.ErrorIs(t, err, safeudp.ErrHeldElsewhere)
 }
