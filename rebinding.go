@@ -47,7 +47,8 @@ import (
 // SO_REUSEPORT, the only way the kernel lets two sockets share an address,
 // and only for the same user. The option is confined to that overlap: the
 // conn sets it on the old socket just before each bind attempt of the new
-// one, and clears it on both right after the attempt. So no other socket
+// one, and clears it on the new one right after the attempt and on the old
+// one right after connecting it (below). So no other socket
 // (a second ListenRebinding on the same address, another instance of the
 // program) can join the address except during a bind attempt of a Rebind,
 // a window of microseconds; outside it, such a bind fails with EADDRINUSE
@@ -55,8 +56,8 @@ import (
 // SO_REUSEPORT itself, the conn leaves it set: that is the caller's
 // choice.)
 //
-// A Rebind binds the new socket, then connects the old one to its own
-// address: the kernel delivers a datagram to a connected UDP socket only
+// A Rebind binds the new socket, then at once connects the old one to its
+// own address: the kernel delivers a datagram to a connected UDP socket only
 // if it comes from that socket's peer, so every new datagram goes to the
 // new, unconnected socket. It then stops the reads on the old socket (they
 // wait, for the few microseconds the rest takes, for the new one), reads
@@ -73,8 +74,10 @@ import (
 // rebinds under three flooding senders). Datagrams taken off the old
 // socket keep up to 1 KiB of out-of-band data, and are read before the new
 // socket's: with a single reader, each sender's datagrams keep their order
-// across a swap. If a rebind fails after its new socket was bound, what
-// that socket received is queued the same way before it is closed.
+// across a swap, on IPv4 and IPv6 (rebindOverlap says which kernel
+// behaviour this rests on). If a rebind fails after its new socket was
+// bound but before the old one was connected, what the new socket
+// received is queued the same way before it is closed.
 //
 // # Elsewhere
 //
@@ -602,9 +605,13 @@ func (c *RebindingConn) applyOptions(uc *UDPConn) error {
 //     ctx), and any socket it opened is closed.
 //   - If ctx is already done, Rebind returns its error and changes nothing.
 //   - On Linux, if the new socket cannot be bound (for example because
-//     another user's socket holds the address) or set up, the old socket
-//     stays in service and Rebind returns the error (a bind error is
-//     ListenPacket's: on Linux it names the holders).
+//     another user's socket holds the address), or the old one cannot be
+//     connected, the old socket stays in service and Rebind returns the
+//     error (a bind error is ListenPacket's: on Linux it names the
+//     holders). Once the old socket is connected it receives no more, so
+//     if giving the new socket the conn's options fails after that, the
+//     new socket goes into service all the same and Rebind returns the
+//     error, saying so.
 //   - On other systems, a failed bind leaves the conn without a socket:
 //     calls wait for one, and the next Rebind tries the bind again (see the
 //     type's documentation).
@@ -661,9 +668,12 @@ func (c *RebindingConn) allowJoin(rc syscall.RawConn, on bool) error {
 
 // bindNext binds the conn's next socket, next to old when old is still
 // open (the overlap), retrying EADDRINUSE until ctx ends. With the
-// overlap, SO_REUSEPORT is set on old for each bind attempt only, and
-// cleared on both sockets right after it: no other socket can join the
-// address outside that window.
+// overlap, SO_REUSEPORT is set on old for each bind attempt, and cleared
+// on the new socket right after it; after a failed attempt it is cleared
+// on old too, and after a successful one the caller clears it on old
+// (endJoin) once it has connected old, one system call later (see
+// rebindOverlap): no other socket can join the address outside that
+// window.
 func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebindSocket, error) {
 	bind := func() (net.PacketConn, error) { return c.rebindLC.bindOnce(c.network, c.laddr.String()) }
 	if c.overlap {
@@ -673,15 +683,15 @@ func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebin
 				return nil, err
 			}
 			pc, err := c.rebindLC.bindOnce(c.network, c.laddr.String())
-			cerr := c.allowJoin(oldRC, false)
-			if err == nil {
-				cerr = errors.Join(cerr, c.allowJoin(rawConnOf(pc), false))
-				if cerr != nil {
-					_ = pc.Close()
-					return nil, cerr
-				}
+			if err != nil {
+				_ = c.allowJoin(oldRC, false)
+				return nil, err
 			}
-			return pc, err
+			if cerr := c.allowJoin(rawConnOf(pc), false); cerr != nil {
+				_ = pc.Close()
+				return nil, errors.Join(cerr, c.allowJoin(oldRC, false))
+			}
+			return pc, nil
 		}
 	}
 	pc, err := retryBind(ctx, bind)
@@ -691,11 +701,19 @@ func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebin
 	return newRebindSocket(c.lc.own(pc, c.network, c.opened)), nil
 }
 
+// endJoin clears SO_REUSEPORT on old, which bindNext left set after a
+// successful bind: once old is connected, or when connecting it failed.
+func (c *RebindingConn) endJoin(old *rebindSocket) error {
+	return c.allowJoin(rawConnOf(old.uc), false)
+}
+
 // discard closes nu, a socket that will not be put in service, after it
 // has stopped receiving (as the old socket does in a swap) and what it
 // received has been moved to the pending queue: a datagram that reached
-// it while it was bound is delivered, not dropped.
-func (c *RebindingConn) discard(nu *rebindSocket) {
+// it while it was bound is delivered, not dropped. It first ends the
+// join window on old, which stays in service.
+func (c *RebindingConn) discard(old, nu *rebindSocket) {
+	_ = c.endJoin(old)
 	_ = stopReceiving(nu.uc, c.laddr)
 	drainQueued(nu.uc, c.pending.push)
 	_ = nu.uc.Close()
@@ -712,30 +730,53 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 		}
 		return err
 	}
+	// bindNext left SO_REUSEPORT set on old, and old is connected before
+	// it is cleared, right after the bind, or each sender's order breaks
+	// on IPv6. The kernel (net/ipv4/udp.c udp_lib_get_port) adds a new
+	// IPv6 SO_REUSEPORT socket at the tail of its address's hash2 chain,
+	// an IPv4 one at the head. The lookup (udp6_lib_lookup2,
+	// udp4_lib_lookup2) scores the chain in order, and a tie between two
+	// unconnected sockets goes to the first one, unless that one has
+	// SO_REUSEPORT set: then the group picks a socket by a hash of the
+	// 4-tuple, the same for every datagram of a sender. (The score's
+	// sk_incoming_cpu term breaks no tie here: the kernel updates it only
+	// for connected sockets.) From the bind on, the group sends some
+	// senders to nu. Were SO_REUSEPORT cleared on old while old is still
+	// unconnected, the tie on IPv6 would send those senders back to old
+	// until old is connected, after datagrams of theirs had reached nu;
+	// the drain would then put the later ones ahead of the earlier ones.
+	// With the connect first, a sender goes to old, then to the socket
+	// the hash picks, then to nu: never back, on either family. A
+	// connected member takes no part in the group's choice
+	// (reuseport_has_conns), so clearing the option afterwards moves no
+	// sender. (Measured on Linux 6.18 by
+	// TestKernelKeepsASenderOnTheNewSocketWhileTheOldOneHoldsSO_REUSEPORT.)
+	// The option cannot simply stay set on old for the rest of the swap:
+	// on IPv6 the kernel checks a joining socket against the first
+	// socket of the chain, old, and would let it join.
+	if err := stopReceiving(old.uc, c.laddr); err != nil {
+		c.discard(old, nu)
+		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
+	}
+	// From here on the kernel queues every new datagram on nu, and old
+	// cannot be put back in service: disconnecting it (AF_UNSPEC) would
+	// also unbind a socket bound to port 0 and clear SO_BINDTODEVICE.
+	// So a failure to set up nu no longer undoes the swap: nu goes into
+	// service all the same, and Rebind reports the failure. An error
+	// clearing the option leaves it on old until old is closed below.
+	_ = c.endJoin(old)
+	var setupErr error
 	if c.boundHook != nil {
-		if err := c.boundHook(nu.uc); err != nil {
-			c.discard(nu)
-			return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
-		}
+		setupErr = c.boundHook(nu.uc)
 	}
 	// optMu is held from the options given to nu to its installation, so
 	// that no setter runs in between; a setter waits at most for the
 	// drain.
 	c.optMu.Lock()
-	if err := c.applyOptions(nu.uc); err != nil {
-		c.optMu.Unlock()
-		c.discard(nu)
-		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
-	}
-	if err := stopReceiving(old.uc, c.laddr); err != nil {
-		c.optMu.Unlock()
-		c.discard(nu)
-		return fmt.Errorf("safeudp: rebind of %s %v: the old socket stays in service: %w", c.network, c.laddr, err)
-	}
-	// From here on the kernel queues every new datagram on nu. Stop the
-	// reads on old (they fail, find it retired and wait for replaced),
-	// then take what it holds: with no read racing the drain, the queue
-	// keeps each sender's order.
+	setupErr = errors.Join(setupErr, c.applyOptions(nu.uc))
+	// Stop the reads on old (they fail, find it retired and wait for
+	// replaced), then take what it holds: with no read racing the drain,
+	// the queue keeps each sender's order.
 	old.retired.Store(true)
 	_ = old.uc.SetReadDeadline(pastDeadline)
 	old.waitReads()
@@ -748,8 +789,13 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	close(old.replaced)
 	// Close wakes the calls still on old (writes; reads were stopped
 	// above), which find it retired and move to nu, and waits for them.
-	if err := old.uc.Close(); err != nil {
-		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service; closing the old one: %w", c.network, c.laddr, err)
+	closeErr := old.uc.Close()
+	if setupErr != nil {
+		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service, but setting it up failed after the old one had stopped receiving: %w",
+			c.network, c.laddr, errors.Join(setupErr, closeErr))
+	}
+	if closeErr != nil {
+		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service; closing the old one: %w", c.network, c.laddr, closeErr)
 	}
 	return nil
 }

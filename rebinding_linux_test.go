@@ -126,11 +126,15 @@ func (h *msgHandler) count(msg string) int {
 	return h.seen[msg]
 }
 
-// requireServes sends one datagram to c from a fresh socket and requires
-// c to read it within a bound.
+// requireServes sends one datagram to c from a fresh loopback socket of
+// c's family and requires c to read it within a bound.
 func requireServes(t *testing.T, c *RebindingConn) {
 	t.Helper()
-	snd, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	network, addr := "udp4", "127.0.0.1:0"
+	if c.LocalAddr().(*net.UDPAddr).IP.To4() == nil {
+		network, addr = "udp6", "[::1]:0"
+	}
+	snd, err := net.ListenPacket(network, addr)
 	require.NoError(t, err)
 	defer snd.Close()
 	_, err = snd.WriteTo([]byte("ping"), c.LocalAddr())
@@ -194,34 +198,48 @@ func TestRebindRetryingBindEndsAtClose(t *testing.T) {
 }
 
 func TestRebindJoinWindowEndsRightAfterTheBind(t *testing.T) {
-	c, err := ListenRebinding("udp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer c.Close()
-	addr := c.LocalAddr().String()
-	joined := make(chan error, 1)
-	c.boundHook = func(nu *UDPConn) error {
-		// Both sockets are bound; the old one is still in service.
-		assert.False(t, reuseportSet(nu), "SO_REUSEPORT left on the new socket")
-		assert.False(t, reuseportSet(c.cur.Load().uc), "SO_REUSEPORT left on the old socket")
-		pc, err := listenReuseport(addr)
-		if err == nil {
-			pc.Close()
-		}
-		joined <- err
-		return nil
+	// The old socket keeps SO_REUSEPORT until it is connected, right after
+	// the bind (see rebindOverlap): from then on, on either family, no
+	// socket can join.
+	for _, fam := range []struct{ network, addr string }{
+		{"udp4", "127.0.0.1:0"},
+		{"udp6", "[::1]:0"},
+	} {
+		t.Run(fam.network, func(t *testing.T) {
+			c, err := ListenRebinding(fam.network, fam.addr)
+			require.NoError(t, err)
+			defer c.Close()
+			addr := c.LocalAddr().String()
+			joined := make(chan error, 1)
+			c.boundHook = func(nu *UDPConn) error {
+				// Both sockets are bound; the old one is still the one
+				// in service, connected to itself.
+				assert.False(t, reuseportSet(nu), "SO_REUSEPORT left on the new socket")
+				assert.False(t, reuseportSet(c.cur.Load().uc), "SO_REUSEPORT left on the old socket")
+				pc, err := listenReuseportOn(fam.network, addr)
+				if err == nil {
+					pc.Close()
+				}
+				joined <- err
+				return nil
+			}
+			old := c.cur.Load().uc
+			require.NoError(t, c.Rebind(context.Background()))
+			require.ErrorIs(t, <-joined, syscall.EADDRINUSE, "a SO_REUSEPORT socket joined during the rebind")
+			assert.False(t, reuseportSet(c.cur.Load().uc), "SO_REUSEPORT left on the new socket")
+			assert.NotSame(t, old, c.cur.Load().uc)
+			requireServes(t, c)
+		})
 	}
-	require.NoError(t, c.Rebind(context.Background()))
-	require.ErrorIs(t, <-joined, syscall.EADDRINUSE, "a SO_REUSEPORT socket joined during the rebind")
-	requireServes(t, c)
 }
 
-// listenReuseport binds addr with SO_REUSEPORT set, as a second instance
-// of a SO_REUSEPORT server would.
-func listenReuseport(addr string) (net.PacketConn, error) {
+// listenReuseportOn binds addr on network with SO_REUSEPORT set, as a
+// second instance of a SO_REUSEPORT server would.
+func listenReuseportOn(network, addr string) (net.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		return setReuseport(c, true)
 	}}
-	return lc.ListenPacket(context.Background(), "udp4", addr)
+	return lc.ListenPacket(context.Background(), network, addr)
 }
 
 func TestDrainQueuedCarriesOnPastAPendingError(t *testing.T) {
@@ -267,8 +285,10 @@ func TestDrainQueuedCarriesOnPastAPendingError(t *testing.T) {
 }
 
 func TestFailedRebindDeliversWhatTheNewSocketGot(t *testing.T) {
-	// A rebind that fails after its new socket was bound (its set-up
-	// fails) closes that socket; what reached it meanwhile is delivered.
+	// The set-up of the new socket fails after the old one was connected
+	// to itself (and so stopped receiving): the swap cannot be undone, so
+	// the new socket goes into service and Rebind reports the failure;
+	// what reached either socket meanwhile is delivered.
 	c, err := ListenRebinding("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer c.Close()
