@@ -3,6 +3,7 @@ package safeudp
 import (
 	"context"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -18,8 +19,8 @@ func landsOn(t *testing.T, snd net.PacketConn, old, nu *UDPConn) string {
 	require.NoError(t, err)
 	var on string
 	require.Eventually(t, func() bool {
-		drainQueued(old, func(*datagram) { on = "old" })
-		drainQueued(nu, func(*datagram) { on = "new" })
+		drainQueued(old, func([]byte, []byte, int, netip.AddrPort) { on = "old" })
+		drainQueued(nu, func([]byte, []byte, int, netip.AddrPort) { on = "new" })
 		return on != ""
 	}, 5*time.Second, 100*time.Microsecond, "the datagram reached neither socket")
 	return on

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -280,7 +281,7 @@ func TestDrainQueuedCarriesOnPastAPendingError(t *testing.T) {
 	}, 5*time.Second, time.Millisecond, "no ICMP error arrived")
 
 	var got []byte
-	drainQueued(uc, func(d *datagram) { got = append(got, d.b...) })
+	drainQueued(uc, func(b, _ []byte, _ int, _ netip.AddrPort) { got = append(got, b...) })
 	require.Equal(t, []byte{0, 1, 2}, got)
 }
 

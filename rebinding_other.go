@@ -4,6 +4,7 @@ package safeudp
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -34,4 +35,4 @@ func reuseportSet(pc net.PacketConn) bool { return false }
 func stopReceiving(uc *UDPConn, laddr net.Addr) error { return nil }
 
 // drainQueued is never used on this system.
-func drainQueued(uc *UDPConn, push func(*datagram)) {}
+func drainQueued(uc *UDPConn, push func(b, oob []byte, flags int, from netip.AddrPort)) {}

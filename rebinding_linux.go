@@ -133,7 +133,7 @@ func stopReceiving(uc *UDPConn, laddr net.Addr) error {
 // It stops at EAGAIN (the queue is empty); past any other error (a pending
 // ICMP error is reported once, ahead of the queue) it carries on, up to
 // drainErrMax errors in a row.
-func drainQueued(uc *UDPConn, push func(*datagram)) {
+func drainQueued(uc *UDPConn, push func(b, oob []byte, flags int, from netip.AddrPort)) {
 	rc := rawConnOf(uc)
 	if rc == nil {
 		return
@@ -156,12 +156,7 @@ func drainQueued(uc *UDPConn, push func(*datagram)) {
 				n, oobn, flags, from, err = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT)
 				if err == nil {
 					errs = 0
-					push(&datagram{
-						b:     b[:n],
-						oob:   append([]byte(nil), oob[:oobn]...),
-						flags: flags,
-						addr:  sockaddrToAddrPort(from),
-					})
+					push(b[:n], append([]byte(nil), oob[:oobn]...), flags, sockaddrToAddrPort(from))
 					continue
 				}
 			}
