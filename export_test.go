@@ -2,7 +2,6 @@ package safeudp
 
 import (
 	"context"
-	"testing"
 	"time"
 )
 
@@ -27,23 +26,3 @@ const RebindOverlaps = canOverlap
 
 // Pending returns the number of datagrams waiting in c's pending queue.
 func (c *RebindingConn) Pending() int { return int(c.pending.n.Load()) }
-
-// awaitBound bounds every wait of a test on the thing under test.
-const awaitBound = 10 * time.Second
-
-// Await receives from ch, or fails the test if nothing comes within
-// awaitBound: a test never waits unbounded on the code it tests. what
-// says what was awaited. Exported for the package's external tests.
-func Await[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
-	timer := time.NewTimer(awaitBound)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		t.Fatalf("%s: nothing after %v", what, awaitBound)
-		var zero T
-		return zero
-	}
-}

@@ -97,36 +97,6 @@ func TestRebindingConnLosesOnlyWhatOverflows(t *testing.T) {
 	require.Equal(t, sent.Load(), got.Load()+overflow, "datagrams lost to a swap")
 }
 
-// msgHandler is a slog.Handler that counts messages by text and calls on,
-// if set, with each.
-type msgHandler struct {
-	mu   sync.Mutex
-	seen map[string]int
-	on   func(msg string)
-}
-
-func (h *msgHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *msgHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *msgHandler) WithGroup(string) slog.Handler            { return h }
-func (h *msgHandler) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	if h.seen == nil {
-		h.seen = map[string]int{}
-	}
-	h.seen[r.Message]++
-	h.mu.Unlock()
-	if h.on != nil {
-		h.on(r.Message)
-	}
-	return nil
-}
-
-func (h *msgHandler) count(msg string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.seen[msg]
-}
-
 // requireServes sends one datagram to c from a fresh loopback socket of
 // c's family and requires c to read it within a bound.
 func requireServes(t *testing.T, c *RebindingConn) {
@@ -165,7 +135,7 @@ func refusedRebinding(t *testing.T, log *slog.Logger) (c *RebindingConn, binds *
 }
 
 func TestRebindBindRefusedRetriesCheaplyAndKeepsOldSocket(t *testing.T) {
-	h := &msgHandler{}
+	h := &LogRecorder{}
 	c, binds := refusedRebinding(t, slog.New(h))
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -180,7 +150,7 @@ func TestRebindBindRefusedRetriesCheaplyAndKeepsOldSocket(t *testing.T) {
 	require.Greater(t, binds.Load(), int32(3), "EADDRINUSE is retried until ctx ends")
 	// Each retry is a plain bind: the holders are looked up (and logged)
 	// once, for the final error.
-	require.Equal(t, 1, h.count("safeudp: address in use"))
+	require.Equal(t, 1, h.Count("safeudp: address in use"))
 	requireServes(t, c)
 }
 
@@ -217,7 +187,7 @@ func TestRebindJoinWindowEndsRightAfterTheBind(t *testing.T) {
 				// in service, connected to itself.
 				assert.False(t, reuseportSet(nu), "SO_REUSEPORT left on the new socket")
 				assert.False(t, reuseportSet(c.cur.Load().uc), "SO_REUSEPORT left on the old socket")
-				pc, err := listenReuseportOn(fam.network, addr)
+				pc, err := ListenReuseport(fam.network, addr)
 				if err == nil {
 					pc.Close()
 				}
@@ -232,15 +202,6 @@ func TestRebindJoinWindowEndsRightAfterTheBind(t *testing.T) {
 			requireServes(t, c)
 		})
 	}
-}
-
-// listenReuseportOn binds addr on network with SO_REUSEPORT set, as a
-// second instance of a SO_REUSEPORT server would.
-func listenReuseportOn(network, addr string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		return setReuseport(c, true)
-	}}
-	return lc.ListenPacket(context.Background(), network, addr)
 }
 
 func TestDrainQueuedCarriesOnPastAPendingError(t *testing.T) {
@@ -372,7 +333,7 @@ func TestShutdownKeepsTheSocketsOutcomeForTheNextCloser(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var armed atomic.Bool
-	h := &msgHandler{on: func(msg string) {
+	h := &LogRecorder{On: func(msg string) {
 		if msg == "safeudp: released" && armed.Load() {
 			cancel()
 		}

@@ -13,21 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenReuseport binds addr with SO_REUSEPORT set, as a second instance
-// of a SO_REUSEPORT server would.
-func listenReuseport(addr string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.ListenPacket(context.Background(), "udp4", addr)
-}
-
 func TestSOReuseportSocketCannotJoinARebindingConn(t *testing.T) {
 	// SO_REUSEPORT is on a RebindingConn's sockets only during a bind of
 	// Rebind: before and after rebinds, a socket of the same user that
@@ -37,7 +22,7 @@ func TestSOReuseportSocketCannotJoinARebindingConn(t *testing.T) {
 	defer c.Close()
 	addr := c.LocalAddr().String()
 	for i := range 3 {
-		pc, err := listenReuseport(addr)
+		pc, err := safeudp.ListenReuseport("udp4", addr)
 		if err == nil {
 			pc.Close()
 		}
@@ -63,7 +48,7 @@ func TestRebindingConnKeepsSOReuseportSetByControl(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Rebind(context.Background()))
-	pc, err := listenReuseport(c.LocalAddr().String())
+	pc, err := safeudp.ListenReuseport("udp4", c.LocalAddr().String())
 	require.NoError(t, err)
 	require.NoError(t, pc.Close())
 }

@@ -942,7 +942,7 @@ func TestRebindingConnDeadlineSetDuringRebindsHolds(t *testing.T) {
 }
 
 func TestRebindKeepsListenConfigAndOpenedAt(t *testing.T) {
-	h := &recordingHandler{}
+	h := &safeudp.LogRecorder{}
 	var controls atomic.Int32
 	lc := safeudp.ListenConfig{
 		Logger:  slog.New(h),
@@ -955,7 +955,7 @@ func TestRebindKeepsListenConfigAndOpenedAt(t *testing.T) {
 	defer npc.Close()
 	assert.Equal(t, int32(2), controls.Load(), "the rebind runs the conn's Control")
 	listens := 0
-	for _, m := range h.messages() {
+	for _, m := range h.Messages() {
 		if m == "safeudp: listen" {
 			listens++
 		}

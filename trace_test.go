@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,55 +13,8 @@ import (
 	"github.com/safeudp/safeudp"
 )
 
-// recordingHandler keeps every record it is given.
-type recordingHandler struct {
-	mu      sync.Mutex // guards records
-	records []slog.Record
-}
-
-func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
-func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.records = append(h.records, r.Clone())
-	return nil
-}
-
-func (h *recordingHandler) messages() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, r := range h.records {
-		out = append(out, r.Message)
-	}
-	return out
-}
-
-func (h *recordingHandler) attr(msg, key string) (slog.Value, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, r := range h.records {
-		if r.Message != msg {
-			continue
-		}
-		var v slog.Value
-		var found bool
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == key {
-				v, found = a.Value, true
-				return false
-			}
-			return true
-		})
-		return v, found
-	}
-	return slog.Value{}, false
-}
-
 func TestLoggerRecordsTheLifecycle(t *testing.T) {
-	h := &recordingHandler{}
+	h := &safeudp.LogRecorder{}
 	lc := safeudp.ListenConfig{Logger: slog.New(h)}
 	pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -71,21 +23,21 @@ func TestLoggerRecordsTheLifecycle(t *testing.T) {
 	waitInFlight(t, c, 1)
 	require.NoError(t, c.Close())
 
-	msgs := h.messages()
+	msgs := h.Messages()
 	for _, want := range []string{"safeudp: listen", "safeudp: close begun", "safeudp: drained", "safeudp: released"} {
 		assert.Contains(t, msgs, want)
 	}
-	v, ok := h.attr("safeudp: close begun", "inflight")
+	v, ok := h.Attr("safeudp: close begun", "inflight")
 	require.True(t, ok)
 	assert.Equal(t, int64(1), v.Int64(), "close begun records the calls in flight")
-	v, ok = h.attr("safeudp: listen", "addr")
+	v, ok = h.Attr("safeudp: listen", "addr")
 	require.True(t, ok)
 	assert.Equal(t, c.LocalAddr().String(), v.String())
 }
 
 func TestCloseLogsWhatItWaitsForWhenSlow(t *testing.T) {
 	defer safeudp.SetSlowCloseAfter(10 * time.Millisecond)()
-	h := &recordingHandler{}
+	h := &safeudp.LogRecorder{}
 	inner := &gatedConn{PacketConn: rawUDP(t), gate: make(chan struct{})}
 	c := safeudp.Wrap(inner).(safeudp.Conn)
 	go func() { _, _, _ = c.ReadFrom(make([]byte, 8)) }()
@@ -99,17 +51,17 @@ func TestCloseLogsWhatItWaitsForWhenSlow(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
 	require.Eventually(t, func() bool {
-		_, ok := h.attr("safeudp: Close still waiting for calls in flight", "inflight")
+		_, ok := h.Attr("safeudp: Close still waiting for calls in flight", "inflight")
 		return ok
 	}, bound, time.Millisecond)
-	v, _ := h.attr("safeudp: Close still waiting for calls in flight", "opened")
+	v, _ := h.Attr("safeudp: Close still waiting for calls in flight", "opened")
 	assert.Regexp(t, `trace_test\.go:\d+$`, v.String(), "the report says where the conn was opened")
 	close(inner.gate)
 	require.NoError(t, safeudp.Await(t, closed, "Close"))
 }
 
 func TestLoggerOffLogsNothing(t *testing.T) {
-	h := &recordingHandler{}
+	h := &safeudp.LogRecorder{}
 	old := slog.Default()
 	slog.SetDefault(slog.New(h))
 	defer slog.SetDefault(old)
@@ -118,5 +70,5 @@ func TestLoggerOffLogsNothing(t *testing.T) {
 	_, err = pc.WriteTo([]byte("x"), pc.LocalAddr().(*net.UDPAddr))
 	require.NoError(t, err)
 	require.NoError(t, pc.Close())
-	assert.Empty(t, h.messages())
+	assert.Empty(t, h.Messages())
 }
