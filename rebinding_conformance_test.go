@@ -22,6 +22,14 @@ func TestPacketConnConformanceOfRebindingConn(t *testing.T) {
 	}
 }
 
+// The close-then-bind RebindingConn (the path other systems take) keeps
+// the contract too.
+func TestPacketConnConformanceOfRebindingConnWithoutOverlap(t *testing.T) {
+	udptest.TestPacketConn(t, udptest.ListenPipe("udp4", func(network, address string) (net.PacketConn, error) {
+		return safeudp.ListenRebindingGap(&safeudp.ListenConfig{}, network, address)
+	}))
+}
+
 // The suite again, with both conns of each pipe rebinding all the time:
 // every property of net.PacketConn must hold across swaps.
 func TestPacketConnConformanceOfRebindingConnUnderRebinds(t *testing.T) {
