@@ -13,4 +13,7 @@
 // What Close waits for, and what it can verify, differs by operating system:
 // see the README's "Guarantees" section. Programs that never close and
 // re-bind a socket gain nothing from this package.
+//
+// ARCHITECTURE.md in the repository maps the package's files, one line
+// each.
 package safeudp
