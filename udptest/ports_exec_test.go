@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safeudp/safeudp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -74,6 +75,10 @@ func TestReservedPortsCanBeBoundAtOnceUnderExecNoise(t *testing.T) {
 				if first == nil {
 					first = err
 				}
+				// Who held it (Linux): a copy in a child of this process
+				// is the defect; another program is noise.
+				hs, herr := safeudp.Holders("udp", net.JoinHostPort(addr, strconv.Itoa(port)))
+				t.Logf("port %d on %s: %v; holders %v (%v)", port, addr, err, hs, herr)
 				continue
 			}
 			require.NoError(t, pc.Close())
