@@ -80,15 +80,21 @@ func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, 
 	return lc.inUseError(ctx, network, bound, oe, hs)
 }
 
-// inUse reports whether err is a listen's *net.OpError for EADDRINUSE, and
-// returns it with the address it names (address if it names none).
+// inUse reports whether err is a listen's or a dial's *net.OpError for
+// EADDRINUSE, and returns it with the local address it names (address if
+// it names none): a listen's Addr, or a dial's Source (its Addr is the
+// peer).
 func inUse(err error, address string) (oe *net.OpError, bound string, ok bool) {
 	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
 		return nil, "", false
 	}
 	bound = address
-	if oe.Addr != nil {
-		bound = oe.Addr.String()
+	local := oe.Addr
+	if oe.Op == "dial" {
+		local = oe.Source
+	}
+	if local != nil {
+		bound = local.String()
 	}
 	return oe, bound, true
 }

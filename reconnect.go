@@ -32,7 +32,19 @@ const (
 // *UnixConn even when pc was a *PacketConn. A *RebindingConn is rebound in
 // place by its own Rebind method and returned as it is. A unixgram conn is
 // bound again on the same path: Close removes the socket file that
-// ListenPacket created and the new bind creates it again. Rebind refuses,
+// ListenPacket created and the new bind creates it again.
+//
+// A connected conn (Wrap of net.DialUDP or net.DialUnix, or a conn
+// connected through SyscallConn after it was opened) is connected again
+// to the same peer: the peer is asked of the socket itself (getpeername)
+// before pc is closed, or taken from pc's RemoteAddr where the socket
+// cannot be asked. The bind and the connect are made in one step, as
+// net.Dialer makes them with a LocalAddr, so the new conn's RemoteAddr
+// is the old peer, Read and Write work with it, and datagrams from other
+// senders are not delivered. The ListenConfig's Control is called with
+// the local address, as for a bind.
+//
+// Rebind refuses,
 // leaving pc untouched, a unixgram conn whose socket file safeudp did not
 // create (it would never remove that file, so the bind could not succeed),
 // an unnamed unixgram conn, and a conn whose local address is neither UDP
@@ -86,16 +98,21 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 	if err != nil {
 		return pc, err
 	}
+	// The peer is read from the socket while it is still open.
+	peer := rebindPeer(pc)
 	c := coreOf(wrap(pc, "", callerPC(2), nil))
+	bind := func() (net.PacketConn, error) { return c.lc.bindOnce(network, address) }
+	if peer != nil {
+		laddr := c.laddr
+		bind = func() (net.PacketConn, error) { return c.lc.dialOnce(network, laddr, peer) }
+	}
 	if err := c.Shutdown(ctx); err != nil && !errors.Is(err, ErrNotReleased) {
 		return nil, err
 	}
 	// pc is closed and drained. If something else still holds its socket
 	// (ErrNotReleased), the bind below fails until the holder lets go,
 	// which it may do before ctx ends; if not, the bind's error names it.
-	raw, err := retryBind(ctx, func() (net.PacketConn, error) {
-		return c.lc.bindOnce(network, address)
-	})
+	raw, err := retryBind(ctx, bind)
 	if err != nil {
 		return nil, c.lc.addrInUse(ctx, network, address, err)
 	}

@@ -43,7 +43,10 @@ func ReservePort(t TB) int {
 // until the test's cleanup: no other ReservePorts call, in this process or
 // in any other test binary run by the same user at the same time, gets the
 // same port. Ports from ":0" never collide with them, since the kernel picks
-// those inside the ephemeral range.
+// those inside the ephemeral range. A port is handed out only once plain
+// net can bind it on both addresses, and the checks never leave a copy of
+// their sockets in a child process started meanwhile (os/exec, on Unix):
+// the test can bind it at once.
 //
 // The candidate ports are, on Linux, 1024 up to 65535 minus the range in
 // /proc/sys/net/ipv4/ip_local_port_range; elsewhere 7000 to 9999, which is
@@ -148,19 +151,30 @@ func nthPort(ranges []portRange, i int) int {
 
 // portFree reports, as an error, whether port cannot be bound for UDP on
 // 127.0.0.1 or ::1. A host without IPv6 is judged on 127.0.0.1 alone.
+//
+// Each address is bound by a probe that no child process can copy (see
+// probeBind), then, once the probe is closed, bound again as plain net
+// binds it (see plainBind): a port is handed out only if the code under
+// test can bind it at once. A plain net.ListenPacket here would leave a
+// copy of its socket in any child forked meanwhile (under exec noise, a
+// few ports in a hundred), still bound when the port was handed out.
 func portFree(port int) error {
-	for _, a := range []struct{ network, address string }{
-		{"udp4", "127.0.0.1"},
-		{"udp6", "::1"},
+	for _, a := range []struct {
+		network string
+		ip      net.IP
+	}{
+		{"udp4", net.IPv4(127, 0, 0, 1).To4()},
+		{"udp6", net.IPv6loopback},
 	} {
-		pc, err := net.ListenPacket(a.network, net.JoinHostPort(a.address, strconv.Itoa(port)))
+		addr := &net.UDPAddr{IP: a.ip, Port: port}
+		err := probeBind(a.network, addr)
+		if err == nil {
+			err = plainBind(a.network, addr)
+		}
 		if err != nil {
 			if a.network == "udp6" && noIPv6(err) {
 				continue
 			}
-			return err
-		}
-		if err := pc.Close(); err != nil {
 			return err
 		}
 	}
