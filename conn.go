@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -213,7 +212,7 @@ type core struct {
 	opened   uintptr  // PC of the caller of ListenPacket or Wrap
 	lc       ListenConfig
 	log      *slog.Logger // lc.Logger; nil when tracing is off
-	sockFile os.FileInfo  // unixgram socket file created by ListenPacket, removed on release
+	sockFile *sockFile    // unixgram socket file created by ListenPacket, removed on release
 
 	// underlyingClosed is closed once the underlying Close has returned;
 	// closeErr, written once before that, is what it returned. The first
@@ -618,37 +617,8 @@ func (c *core) logSlowClose() {
 func (c *core) release(ctx context.Context) (attempts int, err error) {
 	attempts, err = verifyReleased(ctx, c)
 	if err != nil {
+		c.sockFile.close() // the file stays, its descriptors do not
 		return attempts, err
 	}
 	return attempts, c.removeSocketFile()
-}
-
-// recordSocketFile remembers the unixgram socket file that ListenPacket's
-// bind just created, so that release removes that file and no other.
-func (c *core) recordSocketFile() {
-	ua, ok := c.laddr.(*net.UnixAddr)
-	if !ok || ua.Name == "" || ua.Name[0] == '@' { // unnamed or abstract: no file
-		return
-	}
-	if fi, err := os.Lstat(ua.Name); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		c.sockFile = fi
-	}
-}
-
-// removeSocketFile removes the socket file recorded at listen, only if the
-// path still names the same file (same device and inode): a file that
-// someone else put there after us is never touched.
-func (c *core) removeSocketFile() error {
-	if c.sockFile == nil {
-		return nil
-	}
-	path := c.laddr.(*net.UnixAddr).Name
-	fi, err := os.Lstat(path)
-	if err != nil || !os.SameFile(fi, c.sockFile) {
-		return nil // gone or replaced: not ours to remove
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("safeudp: remove socket file: %w", err)
-	}
-	return nil
 }

@@ -133,10 +133,14 @@ func rebindAddress(pc net.PacketConn) (network, address string, err error) {
 		if a.Name == "" {
 			return "", "", fmt.Errorf("safeudp: rebind: unnamed %s socket has no address to bind again", a.Net)
 		}
-		if a.Name[0] != '@' && !createdSocketFile(pc) {
+		if a.Name[0] == '@' {
+			return "unixgram", a.Name, nil
+		}
+		if !createdSocketFile(pc) {
 			return "", "", fmt.Errorf("safeudp: rebind: the socket file %s was not created by safeudp.ListenPacket, so Close never removes it and it cannot be bound again: close the conn, remove the file and listen again", a.Name)
 		}
-		return "unixgram", a.Name, nil
+		name, err := pc.(*UnixConn).sockFile.rebindName() // the directory it was bound in, whatever the working directory is now
+		return "unixgram", name, err
 	default:
 		return "", "", fmt.Errorf("safeudp: rebind: local address %v (%T) is neither UDP nor unixgram", pc.LocalAddr(), pc.LocalAddr())
 	}
