@@ -25,6 +25,9 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 	if !ok {
 		return nil, err
 	}
+	if nerr := notSocket(network, bound, oe); nerr != nil {
+		return nil, nerr // no holder to wait for: the path is not a socket file
+	}
 	deadline := time.Now().Add(bindRetryTimeout)
 	backoff := firstBindBackoff
 	hs, herr := holders(network, bound)
@@ -88,6 +91,9 @@ func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, 
 	oe, bound, ok := inUse(err, address)
 	if !ok {
 		return err
+	}
+	if nerr := notSocket(network, bound, oe); nerr != nil {
+		return nerr
 	}
 	hs, herr := holders(network, bound)
 	if herr != nil {
