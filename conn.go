@@ -58,8 +58,10 @@ type ListenConfig struct {
 //
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
-// once the socket is released, if it is still the same file; if Close finds
-// the socket still held (handed to another process, say), the file stays.
+// once the socket is released, if it is still the file the socket was
+// bound to (see UnixConn); if Close finds the socket still held (handed to
+// another process, say), the file stays. A unixgram path that exists and
+// is not a socket fails at once with an error that says so.
 //
 // On Linux, when the bind fails because the address is in use, ListenPacket
 // looks up the holders (see Holders). If every holder is transient (a child

@@ -31,8 +31,14 @@ const (
 // conn is opened as ListenPacket opens it, so it is a *UDPConn or a
 // *UnixConn even when pc was a *PacketConn. A *RebindingConn is rebound in
 // place by its own Rebind method and returned as it is. A unixgram conn is
-// bound again on the same path: Close removes the socket file that
-// ListenPacket created and the new bind creates it again. Rebind refuses,
+// bound again on the same file: Close removes the socket file that
+// ListenPacket created and the new bind creates it again in the directory
+// the socket was bound in, whatever the working directory is now. The
+// bind uses the conn's own name if it still leads to that directory, else
+// the name made absolute when the conn was opened (a relative name after
+// os.Chdir), else, on Linux, the directory's current path (a retargeted
+// symlink); the new conn's LocalAddr shows the name used. If no name leads
+// there, Rebind refuses, leaving pc untouched. Rebind refuses,
 // leaving pc untouched, a unixgram conn whose socket file safeudp did not
 // create (it would never remove that file, so the bind could not succeed),
 // an unnamed unixgram conn, and a conn whose local address is neither UDP

@@ -41,7 +41,8 @@ type sockFile struct {
 	// With dir: the socket file's identity, and on Linux an O_PATH
 	// descriptor of the file itself, which pins its inode (its number
 	// cannot be handed to another file while it is open).
-	file     *os.File
+	file *os.File
+	//lint:ignore U1000 used on unix systems only
 	dev, ino uint64
 
 	fi os.FileInfo // without dir: the file's Lstat at listen
