@@ -24,6 +24,9 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 	if !ok {
 		return nil, err
 	}
+	if nerr := notSocket(network, bound, oe); nerr != nil {
+		return nil, nerr // no holder to wait for: the path is not a socket file
+	}
 	w := holderWatch{look: func() ([]Holder, error) { return holders(network, bound) }, every: rescanEvery}
 	if w.scan() != nil {
 		return nil, err
@@ -72,6 +75,9 @@ func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, 
 	oe, bound, ok := inUse(err, address)
 	if !ok {
 		return err
+	}
+	if nerr := notSocket(network, bound, oe); nerr != nil {
+		return nerr
 	}
 	hs, herr := holders(network, bound)
 	if herr != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -53,8 +52,10 @@ type ListenConfig struct {
 //
 // A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
 // For unixgram, the socket file that the bind creates is removed by Close
-// once the socket is released, if it is still the same file; if Close finds
-// the socket still held (handed to another process, say), the file stays.
+// once the socket is released, if it is still the file the socket was
+// bound to (see UnixConn); if Close finds the socket still held (handed to
+// another process, say), the file stays. A unixgram path that exists and
+// is not a socket fails at once with an error that says so.
 //
 // On Linux, when the bind fails because the address is in use, ListenPacket
 // looks up the holders (see Holders). If every holder is transient (a child
@@ -202,7 +203,7 @@ type core struct {
 
 	// Fixed at init, read without locks.
 	lc       ListenConfig
-	sockFile os.FileInfo // unixgram socket file created by ListenPacket, removed on release
+	sockFile *sockFile // unixgram socket file created by ListenPacket, removed on release
 
 	// closeErr is what the underlying Close returned, written once by
 	// startClose before it calls underlyingDone.
@@ -451,6 +452,9 @@ func (c *core) release(ctx context.Context) (attempts int, err error) {
 	if !c.sole { // the fast path: nothing but the conn's descriptor ever held it (see prepareRelease)
 		attempts, err = verifyReleased(ctx, c.releaseTarget())
 	}
+	if err != nil {
+		c.sockFile.close() // the file stays, its descriptors do not
+	}
 	if err == nil {
 		forgetCopies(c)
 		err = c.removeSocketFile()
@@ -460,34 +464,4 @@ func (c *core) release(ctx context.Context) (attempts int, err error) {
 		err = &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
 	}
 	return attempts, err
-}
-
-// recordSocketFile remembers the unixgram socket file that ListenPacket's
-// bind just created, so that release removes that file and no other.
-func (c *core) recordSocketFile() {
-	ua, ok := c.laddr.(*net.UnixAddr)
-	if !ok || ua.Name == "" || ua.Name[0] == '@' { // unnamed or abstract: no file
-		return
-	}
-	if fi, err := os.Lstat(ua.Name); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		c.sockFile = fi
-	}
-}
-
-// removeSocketFile removes the socket file recorded at listen, only if the
-// path still names the same file (same device and inode): a file that
-// someone else put there after us is never touched.
-func (c *core) removeSocketFile() error {
-	if c.sockFile == nil {
-		return nil
-	}
-	path := c.laddr.(*net.UnixAddr).Name
-	fi, err := os.Lstat(path)
-	if err != nil || !os.SameFile(fi, c.sockFile) {
-		return nil // gone or replaced: not ours to remove
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("safeudp: remove socket file: %w", err)
-	}
-	return nil
 }

@@ -55,8 +55,13 @@ const (
 	// later, still shows no descriptor, Err says so and the holder is
 	// long-lived.
 	HolderUnseen
-	// HolderStaleFile is a unixgram socket file with no socket bound to
-	// it: bind fails on it until it is removed.
+	// HolderStaleFile is a unixgram socket file that no socket of this
+	// network namespace is bound to, as a dump of the kernel's unix
+	// sockets proved (by file identity, whatever spelling of the path each
+	// socket was bound with): bind fails on it until it is removed. When
+	// that dump cannot be made, the file is reported as a HolderUnseen
+	// whose Err says so, never as stale. A socket of another network
+	// namespace (a container sharing the directory) is not seen.
 	HolderStaleFile
 )
 
@@ -112,7 +117,7 @@ func (h Holder) String() string {
 	var b strings.Builder
 	switch {
 	case h.Kind == HolderStaleFile:
-		fmt.Fprintf(&b, "a stale socket file %s with no socket bound to it", h.Addr)
+		fmt.Fprintf(&b, "a stale socket file %s with no socket of this network namespace bound to it", h.Addr)
 		return b.String()
 	case h.Kind == HolderUnseen:
 		b.WriteString("no visible descriptor")
@@ -155,8 +160,9 @@ func (h Holder) String() string {
 // (in this process's network namespace): every socket whose bind would
 // make a bind of address fail, with each descriptor that holds it. For UDP,
 // a socket bound to the wildcard address on the same port is reported with
-// its own Addr; for unixgram, a socket file with no socket is reported as
-// HolderStaleFile. An address nothing holds gives an empty list and no
+// its own Addr; for unixgram, sockets are matched to the path by file
+// identity (device and inode, so any spelling of the path finds them), and
+// a socket file with no socket is reported as HolderStaleFile. An address nothing holds gives an empty list and no
 // error.
 //
 // network is "udp", "udp4", "udp6" or "unixgram"; address is host:port

@@ -15,27 +15,12 @@ import (
 // with address in /proc/net, then their descriptors in /proc/<pid>/fd.
 func holders(network, address string) ([]Holder, error) {
 	var socks []procnet.UDPEntry // for unixgram, Local is unused and the path is in paths
-	paths := map[uint64]string{}
+	var paths map[uint64]string
 	if network == "unixgram" {
-		entries, err := procnet.Unix(procRoot)
-		if err != nil {
-			return nil, err
-		}
-		want := address
-		if len(want) > 0 && want[0] == 0 { // Go spells abstract names with a leading NUL too
-			want = "@" + want[1:]
-		}
-		for _, e := range entries {
-			if e.Path == want && want != "" {
-				socks = append(socks, procnet.UDPEntry{Inode: e.Inode})
-				paths[e.Inode] = e.Path
-			}
-		}
-		if len(socks) == 0 {
-			if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
-				return []Holder{{Kind: HolderStaleFile, FD: -1, Addr: address, asked: address}}, nil
-			}
-			return nil, nil
+		var early []Holder
+		var err error
+		if socks, paths, early, err = unixgramSockets(address); err != nil || socks == nil {
+			return early, err
 		}
 	} else {
 		asked, err := resolveUDP(network, address)

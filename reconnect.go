@@ -31,8 +31,14 @@ const (
 // conn is opened as ListenPacket opens it, so it is a *UDPConn or a
 // *UnixConn even when pc was a *PacketConn. A *RebindingConn is rebound in
 // place by its own Rebind method and returned as it is. A unixgram conn is
-// bound again on the same path: Close removes the socket file that
-// ListenPacket created and the new bind creates it again.
+// bound again on the same file: Close removes the socket file that
+// ListenPacket created and the new bind creates it again in the directory
+// the socket was bound in, whatever the working directory is now. The
+// bind uses the conn's own name if it still leads to that directory, else
+// the name made absolute when the conn was opened (a relative name after
+// os.Chdir), else, on Linux, the directory's current path (a retargeted
+// symlink); the new conn's LocalAddr shows the name used. If no name leads
+// there, Rebind refuses, leaving pc untouched.
 //
 // A connected conn (Wrap of net.DialUDP or net.DialUnix, or a conn
 // connected through SyscallConn after it was opened) is connected again
@@ -150,10 +156,14 @@ func rebindAddress(pc net.PacketConn) (network, address string, err error) {
 		if a.Name == "" {
 			return "", "", fmt.Errorf("safeudp: rebind: unnamed %s socket has no address to bind again", a.Net)
 		}
-		if a.Name[0] != '@' && !createdSocketFile(pc) {
+		if a.Name[0] == '@' {
+			return "unixgram", a.Name, nil
+		}
+		if !createdSocketFile(pc) {
 			return "", "", fmt.Errorf("safeudp: rebind: the socket file %s was not created by safeudp.ListenPacket, so Close never removes it and it cannot be bound again: close the conn, remove the file and listen again", a.Name)
 		}
-		return "unixgram", a.Name, nil
+		name, err := pc.(*UnixConn).sockFile.rebindName() // the directory it was bound in, whatever the working directory is now
+		return "unixgram", name, err
 	default:
 		return "", "", fmt.Errorf("safeudp: rebind: local address %v (%T) is neither UDP nor unixgram", pc.LocalAddr(), pc.LocalAddr())
 	}

@@ -12,8 +12,26 @@ import (
 // tracked.
 //
 // When ListenPacket created the socket file, Close removes it after the
-// descriptor is released, and only if the path still names that same file
-// (same device and inode): a file someone else put there is never touched.
+// socket is released, and only if it is still the file the socket was
+// bound to, in the directory the socket was bound in: ListenPacket opens
+// and holds that directory, so a relative path followed by os.Chdir, or a
+// symlinked directory retargeted meanwhile, changes nothing. A file
+// someone else put there is never touched.
+//
+// On Linux the file is proved to be the socket's own: ListenPacket opens
+// it (O_PATH) and compares its identity with the kernel's answer for the
+// socket (sock_diag UNIX_DIAG_VFS), and holds it open until removal, so
+// its inode number cannot be reused by a later file; Close then checks
+// with fstatat on the held directory that the path still names it and
+// removes it with unlinkat. A file renamed onto the path between those two
+// calls is the one window left. If the proof cannot be made (no sock_diag
+// for unix sockets), the file is left in place. On macOS and FreeBSD the
+// directory is held too, but the file is identified by device and inode
+// from the path right after the bind, which a file swapped in at that
+// moment, or a later file that reuses the inode number, can fool. A conn
+// holds these descriptors until it is released; a dropped conn's are
+// closed by their finalizers.
+//
 // A conn taken over by Wrap never removes its file, since safeudp did not
 // create it. Abstract (Linux "@name") and unnamed sockets have no file.
 //

@@ -1,7 +1,9 @@
-// Package sockdiag asks the Linux kernel about one socket through the
+// Package sockdiag asks the Linux kernel about sockets through the
 // NETLINK_SOCK_DIAG interface (what ss uses): does the socket a Key names
 // still exist? It reads a socket's Key from its descriptor, makes exact
-// lookups, and probes once whether the kernel answers for a family.
+// lookups, and probes once whether the kernel answers for a family. For
+// unix sockets it also tells which file a socket is bound to (BoundFileOf,
+// UnixBoundFiles), from the kernel's UNIX_DIAG_VFS.
 //
 // It knows nothing of safeudp's conns: it takes descriptors, keys and
 // inodes, and returns plain values. Elsewhere than on Linux the package is
