@@ -1,7 +1,6 @@
 package safeudp
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -52,18 +51,6 @@ func (t *releaseTarget) openCopiesError() error {
 		return nil
 	}
 	return &ReleaseError{Network: t.network, Addr: t.addr, Holders: hs}
-}
-
-// releaseError builds Close's error and logs the holders. verr, if not
-// nil, is why the kernel's tables could not be asked.
-func (t *releaseTarget) releaseError(hs []Holder, waited time.Duration, attempts int, verr error) error {
-	e := &ReleaseError{Network: t.network, Addr: t.addr, Holders: hs, Waited: waited, Attempts: attempts, Err: verr}
-	if t.log != nil {
-		t.log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: socket still held",
-			slog.String("network", t.network), slog.String("addr", t.addr), slog.Uint64("inode", t.sock.Inode),
-			slog.String("holders", joinHolders(hs)), slog.Bool("long_lived", e.longLived()), slog.Any("err", verr))
-	}
-	return e
 }
 
 // defaultReleaseTimeout bounds Close's wait for a transient holder when

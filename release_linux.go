@@ -2,6 +2,7 @@ package safeudp
 
 import (
 	"context"
+	"log/slog"
 	"fmt"
 	"syscall"
 	"time"
@@ -178,3 +179,15 @@ func stillHeld(s sockdiag.Socket) (bool, error) {
 // procRoot is where procfs is read; tests point it elsewhere to make the
 // lookups fail.
 var procRoot = "/proc"
+
+// releaseError builds Close's error and logs the holders. verr, if not
+// nil, is why the kernel's tables could not be asked.
+func (t *releaseTarget) releaseError(hs []Holder, waited time.Duration, attempts int, verr error) error {
+	e := &ReleaseError{Network: t.network, Addr: t.addr, Holders: hs, Waited: waited, Attempts: attempts, Err: verr}
+	if t.log != nil {
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "safeudp: socket still held",
+			slog.String("network", t.network), slog.String("addr", t.addr), slog.Uint64("inode", t.sock.Inode),
+			slog.String("holders", joinHolders(hs)), slog.Bool("long_lived", e.longLived()), slog.Any("err", verr))
+	}
+	return e
+}
