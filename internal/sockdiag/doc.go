@@ -1,7 +1,8 @@
 // Package sockdiag asks the Linux kernel about one socket through the
 // NETLINK_SOCK_DIAG interface (what ss uses): does the socket a Key names
 // still exist? It reads a socket's Key from its descriptor, makes exact
-// lookups, and probes once whether the kernel answers for a family.
+// lookups, and probes once whether the kernel answers for a family. It
+// also lists the UDP sockets bound to a port (UDPOnPort, a dump).
 //
 // It knows nothing of safeudp's conns: it takes descriptors, keys and
 // inodes, and returns plain values. Elsewhere than on Linux the package is
