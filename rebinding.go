@@ -52,9 +52,20 @@ import (
 // (a second ListenRebinding on the same address, another instance of the
 // program) can join the address except during a bind attempt of a Rebind,
 // a window of microseconds; outside it, such a bind fails with EADDRINUSE
-// as it would against any socket. (If the ListenConfig's Control sets
-// SO_REUSEPORT itself, the conn leaves it set: that is the caller's
-// choice.)
+// as it would against any socket. A socket of the same user that sets
+// SO_REUSEPORT can still get in during the window (a program binding the
+// address in a tight loop did during 12% of the Rebinds of a tight Rebind
+// loop in one measurement, about half in another), so once the window is
+// shut, each Rebind looks at the port (one sock_diag dump, two for a
+// dual-stack conn; /proc/net/udp where sock_diag cannot answer): if a
+// socket other than the conn's own could have joined it, the Rebind
+// closes the new socket, keeps the old one in service, and fails with an
+// error that names the socket and wraps ErrHeldElsewhere. The socket stays on the port, sharing it, until its
+// program closes it, and each Rebind fails meanwhile; a Rebind whose port
+// cannot be checked fails too, saying so. (If the ListenConfig's Control
+// sets SO_REUSEPORT itself, the conn leaves it set; if it sets
+// SO_REUSEPORT or SO_REUSEADDR, the conn does not check the port: sharing
+// it is then the caller's choice.)
 //
 // A Rebind binds the new socket, then connects the old one to its own
 // address: the kernel delivers a datagram to a connected UDP socket only
@@ -634,7 +645,9 @@ func (c *RebindingConn) applyOptions(uc *UDPConn) error {
 //   - On Linux, if the new socket cannot be bound (for example because
 //     another user's socket holds the address) or set up, the old socket
 //     stays in service and Rebind returns the error (a bind error is
-//     ListenPacket's: on Linux it names the holders).
+//     ListenPacket's: on Linux it names the holders). So does a socket
+//     that joined the port during the bind: the error wraps
+//     ErrHeldElsewhere (see the type's documentation).
 //   - On other systems, a failed bind leaves the conn without a socket:
 //     calls wait for one, and the next Rebind tries the bind again (see the
 //     type's documentation).
@@ -693,7 +706,8 @@ func (c *RebindingConn) allowJoin(rc syscall.RawConn, on bool) error {
 // open (the overlap), retrying EADDRINUSE until ctx ends. With the
 // overlap, SO_REUSEPORT is set on old for each bind attempt only, and
 // cleared on both sockets right after it: no other socket can join the
-// address outside that window.
+// address outside that window, and one that joined during it fails the
+// bind (refuseJoined).
 func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebindSocket, error) {
 	bind := func() (net.PacketConn, error) { return c.rebindLC.bindOnce(c.network, c.laddr.String()) }
 	if c.overlap {
@@ -718,7 +732,15 @@ func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebin
 	if err != nil {
 		return nil, c.lc.addrInUse(ctx, c.network, c.laddr.String(), err)
 	}
-	return newRebindSocket(c.lc.own(pc, c.network, c.opened)), nil
+	nu := newRebindSocket(c.lc.own(pc, c.network, c.opened))
+	if c.overlap {
+		// Did another socket join the port in the window? (rebinding_join_*.go)
+		if err := c.refuseJoined(old, nu); err != nil {
+			c.discard(nu)
+			return nil, err
+		}
+	}
+	return nu, nil
 }
 
 // discard closes nu, a socket that will not be put in service, after it
