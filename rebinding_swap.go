@@ -31,6 +31,10 @@ import (
 //     if giving the new socket the conn's options fails after that, the
 //     new socket goes into service all the same and Rebind returns the
 //     error, saying so.
+//   - On Linux, a socket that joined the port during the bind fails the
+//     Rebind with an error that names it and wraps ErrHeldElsewhere;
+//     the old socket stays in service, except for a join in the
+//     microseconds after the first look (see the type's documentation).
 //   - On other systems, a failed bind leaves the conn without a socket:
 //     calls wait for one, and the next Rebind tries the bind again (see the
 //     type's documentation).
@@ -92,7 +96,8 @@ func (c *RebindingConn) allowJoin(rc syscall.RawConn, on bool) error {
 // on old too, and after a successful one the caller clears it on old
 // (endJoin) once it has connected old, one system call later (see
 // rebindOverlap): no other socket can join the address outside that
-// window.
+// window, and one that joined fails the Rebind (refuseJoined, here and
+// again in rebindOverlap once the window is shut).
 func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebindSocket, error) {
 	bind := func() (net.PacketConn, error) { return c.rebindLC.bindOnce(c.network, c.laddr.String()) }
 	if c.overlap {
@@ -117,7 +122,15 @@ func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebin
 	if err != nil {
 		return nil, c.lc.addrInUse(ctx, c.network, c.laddr.String(), err)
 	}
-	return newRebindSocket(c.lc.own(pc, c.network, c.opened)), nil
+	nu := newRebindSocket(c.lc.own(pc, c.network, c.opened))
+	if c.overlap {
+		// Did another socket join the port so far? (rebinding_join_*.go)
+		if err := c.refuseJoined(old, nu); err != nil {
+			c.discard(old, nu)
+			return nil, err
+		}
+	}
+	return nu, nil
 }
 
 // endJoin clears SO_REUSEPORT on old, which bindNext left set after a
@@ -184,7 +197,9 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	// service all the same, and Rebind reports the failure. An error
 	// clearing the option leaves it on old until old is closed below.
 	_ = c.endJoin(old)
-	var setupErr error
+	// The window is shut: look at the port again, for a socket that got
+	// in since bindNext looked. Old cannot be kept now; the error says so.
+	setupErr := c.refuseJoined(old, nu)
 	if c.boundHook != nil {
 		setupErr = c.boundHook(nu.uc)
 	}
@@ -210,7 +225,7 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	// above), which find it retired and move to nu, and waits for them.
 	closeErr := old.uc.Close()
 	if setupErr != nil {
-		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service, but setting it up failed after the old one had stopped receiving: %w",
+		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service, but it failed after the old one had stopped receiving: %w",
 			c.network, c.laddr, errors.Join(setupErr, closeErr))
 	}
 	if closeErr != nil {

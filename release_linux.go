@@ -2,8 +2,8 @@ package safeudp
 
 import (
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"syscall"
 	"time"
 

@@ -50,3 +50,49 @@ func BenchmarkIdentify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUDPOnPort measures a dump of the UDP sockets on one port
+// (both families, as a RebindingConn's join check makes it) with the
+// kernel's filter and without it (every socket sent, picked out here),
+// with few sockets and with 1,000 on other ports.
+func BenchmarkUDPOnPort(b *testing.B) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	port := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+	run := func(b *testing.B, filter bool) {
+		b.ReportAllocs()
+		var socks []UDPSocket
+		for b.Loop() {
+			var err error
+			socks = socks[:0]
+			for _, family := range []uint8{syscall.AF_INET, syscall.AF_INET6} {
+				if socks, err = udpOnPort(socks, family, port, filter); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(socks) != 1 {
+				b.Fatalf("%d sockets on the port", len(socks))
+			}
+		}
+	}
+	b.Run("few/filter", func(b *testing.B) { run(b, true) })
+	b.Run("few/nofilter", func(b *testing.B) { run(b, false) })
+	var others []net.PacketConn
+	defer func() {
+		for _, o := range others {
+			o.Close()
+		}
+	}()
+	for range 1000 {
+		o, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		others = append(others, o)
+	}
+	b.Run("1000/filter", func(b *testing.B) { run(b, true) })
+	b.Run("1000/nofilter", func(b *testing.B) { run(b, false) })
+}

@@ -51,17 +51,8 @@ func (k Key) Lookup(ino uint64) (found bool, inode uint64, err error) {
 	}
 	diag.mu.Lock()
 	defer diag.mu.Unlock()
-	if !diag.open {
-		var fd int
-		var err error
-		inProcessNetns(func() { fd, err = openDiag() })
-		if err != nil {
-			if final(err) == unknown {
-				return false, 0, err // a shortage (EMFILE, say): the next lookup tries again
-			}
-			return false, 0, ErrUnsupported
-		}
-		diag.fd, diag.open = fd, true
+	if err := diagOpen(); err != nil {
+		return false, 0, err
 	}
 	diag.seq++
 	req := buildRequest(&diag.req, diag.seq, k, ino)
@@ -82,6 +73,27 @@ func (k Key) Lookup(ino uint64) (found bool, inode uint64, err error) {
 		return found, got, err
 	}
 	return false, 0, diagReset(errStaleReply)
+}
+
+// diagOpen opens the process's sock_diag socket if it is not open. It
+// returns the error of a shortage (EMFILE, say), after which the next call
+// tries again, and ErrUnsupported when the kernel refuses. Called with
+// diag.mu held.
+func diagOpen() error {
+	if diag.open {
+		return nil
+	}
+	var fd int
+	var err error
+	inProcessNetns(func() { fd, err = openDiag() })
+	if err != nil {
+		if final(err) == unknown {
+			return err
+		}
+		return ErrUnsupported
+	}
+	diag.fd, diag.open = fd, true
+	return nil
 }
 
 // openDiag opens a sock_diag netlink socket connected to the kernel. It

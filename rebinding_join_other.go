@@ -1,0 +1,8 @@
+//go:build !linux
+
+package safeudp
+
+// refuseJoined is never called on this system: a RebindingConn closes its
+// old socket before it binds the new one here (canOverlap), and sets no
+// SO_REUSEPORT, so nothing can join the port during a Rebind.
+func (c *RebindingConn) refuseJoined(old, nu *rebindSocket) error { return nil }
