@@ -32,7 +32,9 @@ func holders(network, address string) ([]Holder, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			if conflicts(asked, e.Local) {
+			// The kernel prints its table a bucket at a time; a socket
+			// that moves while it is read can be listed twice.
+			if conflicts(asked, e.Local) && !slices.ContainsFunc(socks, func(o procnet.UDPEntry) bool { return o.Inode == e.Inode }) {
 				socks = append(socks, e)
 			}
 		}
