@@ -132,3 +132,32 @@ func forkBarrier() {
 	//lint:ignore SA2001 the empty critical section is the barrier
 	syscall.ForkLock.RUnlock()
 }
+
+// Backoff of the bind retry after EADDRINUSE: the holders this retry waits
+// out (a child between fork and exec, a copy being closed) last well under a
+// millisecond to a few milliseconds, so the first wait is short and the
+// waits stay short.
+const (
+	rebindFirstBackoff = 250 * time.Microsecond
+	rebindMaxBackoff   = 100 * time.Millisecond
+)
+
+// retryBind calls bind, and again with capped exponential backoff while
+// it fails with EADDRINUSE, until ctx ends (a Rebind's ctx also ends when
+// its conn is closed). It always makes one attempt, even if ctx is
+// already done: the caller may have just released the address. It returns
+// the last error of bind unchanged.
+func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.PacketConn, error) {
+	p := newPacer(rebindFirstBackoff, rebindMaxBackoff)
+	defer p.stop()
+	for {
+		pc, err := bind()
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return pc, err
+		}
+		if !p.wait(ctx) {
+			return nil, err
+		}
+		forkBarrier() // no child cloned before this is still between fork and exec
+	}
+}

@@ -5,17 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"syscall"
-	"time"
-)
-
-// Backoff of the bind retry after EADDRINUSE: the holders this retry waits
-// out (a child between fork and exec, a copy being closed) last well under a
-// millisecond to a few milliseconds, so the first wait is short and the
-// waits stay short.
-const (
-	rebindFirstBackoff = 250 * time.Microsecond
-	rebindMaxBackoff   = 100 * time.Millisecond
 )
 
 // Rebind closes pc with the full guarantee of Close (every call drained,
@@ -125,19 +114,6 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 	return c.lc.own(raw, network, c.opened), nil
 }
 
-// coreOf returns the lifecycle of a conn that wrap returned.
-func coreOf(pc net.PacketConn) *core {
-	switch c := pc.(type) {
-	case *UDPConn:
-		return &c.core
-	case *UnixConn:
-		return &c.core
-	case *PacketConn:
-		return &c.core
-	}
-	panic(fmt.Sprintf("safeudp: unexpected conn type %T", pc))
-}
-
 // rebindAddress returns the network and address that bind pc's socket
 // again, or an error if it cannot be bound again by this package.
 func rebindAddress(pc net.PacketConn) (network, address string, err error) {
@@ -169,60 +145,9 @@ func rebindAddress(pc net.PacketConn) (network, address string, err error) {
 	}
 }
 
-// rawConnOf returns the raw conn of pc's socket, or nil. For a conn of
-// this package it is the socket's own, untracked: it serves a look at the
-// socket that ends before pc is closed, and keeps the socket unexposed, so
-// that Close keeps its fast path (see prepareRelease).
-func rawConnOf(pc net.PacketConn) syscall.RawConn {
-	var sc syscall.Conn
-	switch c := pc.(type) {
-	case *UDPConn:
-		sc = c.uc
-	case *UnixConn:
-		sc = c.uc
-	case syscall.Conn:
-		sc = c
-	default:
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
-}
-
 // createdSocketFile reports whether pc is a safeudp conn whose Close removes
 // its unixgram socket file.
 func createdSocketFile(pc net.PacketConn) bool {
 	u, ok := pc.(*UnixConn)
 	return ok && u.sockFile != nil
-}
-
-// bindOnce makes one plain bind with lc's Control: no lookup of the
-// holders and no wait, whatever the error. The address is numeric, so
-// there is nothing for a context to bound.
-func (lc *ListenConfig) bindOnce(network, address string) (net.PacketConn, error) {
-	nlc := net.ListenConfig{Control: lc.Control}
-	return nlc.ListenPacket(context.Background(), network, address)
-}
-
-// retryBind calls bind, and again with capped exponential backoff while
-// it fails with EADDRINUSE, until ctx ends (a Rebind's ctx also ends when
-// its conn is closed). It always makes one attempt, even if ctx is
-// already done: the caller may have just released the address. It returns
-// the last error of bind unchanged.
-func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.PacketConn, error) {
-	p := newPacer(rebindFirstBackoff, rebindMaxBackoff)
-	defer p.stop()
-	for {
-		pc, err := bind()
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
-			return pc, err
-		}
-		if !p.wait(ctx) {
-			return nil, err
-		}
-		forkBarrier() // no child cloned before this is still between fork and exec
-	}
 }
