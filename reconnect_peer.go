@@ -9,11 +9,18 @@ import (
 )
 
 // rebindPeer returns the address that pc's socket is connected to, or nil
-// if it has none. The socket itself is asked (getpeername) when it can be,
-// since it may have been connected, or disconnected, through SyscallConn
-// after it was opened; otherwise the conn's RemoteAddr, if it has one, is
-// taken at its word. It must be called before pc is closed.
+// if it has none. A conn of this package whose descriptor never left it
+// (not exposed: no Control, File or SyscallConn, not taken over by Wrap)
+// can only have been connected by net, when it was opened, so the peer
+// recorded then is the socket's. Any other socket is asked itself
+// (getpeername) when it can be, since it may have been connected, or
+// disconnected, through SyscallConn after it was opened; otherwise the
+// conn's RemoteAddr, if it has one, is taken at its word. It must be
+// called before pc is closed.
 func rebindPeer(pc net.PacketConn) net.Addr {
+	if c := unexposedCore(pc); c != nil {
+		return nonNilAddr(c.raddr)
+	}
 	if peer, asked := socketPeer(pc); asked {
 		return peer
 	}
@@ -21,6 +28,24 @@ func rebindPeer(pc net.PacketConn) net.Addr {
 		return nonNilAddr(rc.RemoteAddr())
 	}
 	return nil
+}
+
+// unexposedCore returns the core of pc if pc is a conn over one socket of
+// this package whose descriptor was never exposed, else nil.
+func unexposedCore(pc net.PacketConn) *core {
+	var c *core
+	switch p := pc.(type) {
+	case *UDPConn:
+		c = &p.core
+	case *UnixConn:
+		c = &p.core
+	default: // a *PacketConn is always exposed: Wrap took it over
+		return nil
+	}
+	if c.exposed.Load() {
+		return nil
+	}
+	return c
 }
 
 // nonNilAddr returns a, or nil if a is nil or holds a nil pointer.
