@@ -172,66 +172,49 @@ func buildDumpRequest(b *[dumpReqLen]byte, seq uint32, family uint8, port uint16
 // dump that proves nothing must not pass for "no socket there".
 func parseDump(b []byte, seq uint32, port uint16, dst []UDPSocket) (out []UDPSocket, done bool, err error) {
 	start := len(dst)
-	defer func() {
-		if err != nil {
-			out = dst[:start] // a reply with an error proves nothing
-		}
-	}()
-	ne := binary.NativeEndian
 	if len(b) < nlmsgHdrLen {
 		return dst, false, errors.New("sock_diag: empty dump reply")
 	}
-	for len(b) >= nlmsgHdrLen {
-		n := int(ne.Uint32(b[0:]))
-		if n < nlmsgHdrLen || n > len(b) {
-			return dst, false, errors.New("sock_diag: malformed dump reply")
-		}
-		typ, flags, s := ne.Uint16(b[4:]), ne.Uint16(b[6:]), ne.Uint32(b[8:])
-		msg := b[nlmsgHdrLen:n]
-		if s != seq {
-			return dst, false, errStaleReply
-		}
+	_, err = walkMessages(b, seq, func(typ, flags uint16, msg []byte) (bool, error) {
 		if flags&nlmFDumpIntr != 0 {
-			return dst, false, errors.New("sock_diag: dump interrupted")
+			return true, errors.New("sock_diag: dump interrupted")
 		}
 		switch typ {
 		case unix.SOCK_DIAG_BY_FAMILY:
 			sock, ok := parseInetDiagMsg(msg)
 			if !ok {
-				return dst, false, errors.New("sock_diag: malformed socket record")
+				return true, errors.New("sock_diag: malformed socket record")
 			}
 			if sock.Local.Port() == port {
 				dst = append(dst, sock)
 			}
+			return false, nil
 		case unix.NLMSG_DONE:
 			// Its payload, when present, is the dump's error (0 or -errno).
 			if len(msg) >= 4 {
-				if e := int32(ne.Uint32(msg)); e != 0 {
-					return dst, false, fmt.Errorf("sock_diag: dump failed: %w", unix.Errno(-e))
+				if e := int32(binary.NativeEndian.Uint32(msg)); e != 0 {
+					return true, fmt.Errorf("sock_diag: dump failed: %w", unix.Errno(-e))
 				}
 			}
-			return dst, true, nil
+			done = true
+			return true, nil
 		case unix.NLMSG_ERROR:
-			if len(msg) < 4 {
-				return dst, false, errors.New("sock_diag: short error reply")
+			e, err := replyErrno(msg)
+			if err != nil {
+				return true, err
 			}
-			e := unix.Errno(-int32(ne.Uint32(msg)))
 			if e == 0 || e == unix.ENOENT || e == unix.EINVAL || e == unix.EOPNOTSUPP {
 				// No diag module for UDP, or a filter the kernel refuses.
-				return dst, false, fmt.Errorf("%w (dump refused: %v)", ErrUnsupported, e)
+				return true, fmt.Errorf("%w (dump refused: %v)", ErrUnsupported, e)
 			}
-			return dst, false, fmt.Errorf("sock_diag: dump refused: %w", e)
-		case unix.NLMSG_NOOP:
-		default:
-			return dst, false, errors.New("sock_diag: unexpected reply type")
+			return true, fmt.Errorf("sock_diag: dump refused: %w", e)
 		}
-		n = (n + 3) &^ 3 // messages are aligned to 4 bytes
-		if n >= len(b) {
-			break
-		}
-		b = b[n:]
+		return true, errors.New("sock_diag: unexpected reply type")
+	})
+	if err != nil {
+		return dst[:start], false, err // a reply with an error proves nothing
 	}
-	return dst, false, nil
+	return dst, done, nil
 }
 
 // parseInetDiagMsg reads a struct inet_diag_msg and the attributes after
@@ -265,19 +248,13 @@ func parseInetDiagMsg(m []byte) (UDPSocket, bool) {
 	default:
 		return UDPSocket{}, false
 	}
-	for a := m[inetDiagMsgLen:]; len(a) >= 4; {
-		l, typ := int(ne.Uint16(a[0:])), ne.Uint16(a[2:])
-		if l < 4 || l > len(a) {
-			return UDPSocket{}, false
+	if walkAttrs(m[inetDiagMsgLen:], func(typ uint16, v []byte) error {
+		if typ == inetDiagSkv6only && len(v) >= 1 {
+			s.V6Only = v[0] != 0
 		}
-		if typ == inetDiagSkv6only && l >= 5 {
-			s.V6Only = a[4] != 0
-		}
-		l = (l + 3) &^ 3
-		if l >= len(a) {
-			break
-		}
-		a = a[l:]
+		return nil
+	}) != nil {
+		return UDPSocket{}, false
 	}
 	return s, true
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -182,9 +181,6 @@ func buildRequest(b *[nlmsgHdrLen + inetDiagReqLen]byte, seq uint32, k Key, ino 
 	return b[:n]
 }
 
-// errStaleReply marks a reply to an earlier request.
-var errStaleReply = errors.New("sock_diag: reply to an earlier request")
-
 // parseReply reads the kernel's answer to an exact lookup for a socket
 // of family. A SOCK_DIAG_BY_FAMILY message means the socket exists, and
 // carries its inode; an error message with ENOENT means it does not.
@@ -194,17 +190,9 @@ var errStaleReply = errors.New("sock_diag: reply to an earlier request")
 // /proc/net, as for a missing diag module. (A missing module answers
 // ENOENT too, hence the probe in Works.)
 func parseReply(b []byte, seq uint32, family uint8) (found bool, ino uint64, err error) {
-	ne := binary.NativeEndian
-	for len(b) >= nlmsgHdrLen {
-		n := int(ne.Uint32(b[0:]))
-		if n < nlmsgHdrLen || n > len(b) {
-			return false, 0, errors.New("sock_diag: malformed reply")
-		}
-		typ, s := ne.Uint16(b[4:]), ne.Uint32(b[8:])
-		msg := b[nlmsgHdrLen:n]
-		if s != seq {
-			return false, 0, errStaleReply
-		}
+	answered := false
+	_, err = walkMessages(b, seq, func(typ, _ uint16, msg []byte) (bool, error) {
+		answered = true
 		switch typ {
 		case unix.SOCK_DIAG_BY_FAMILY:
 			// inet_diag_msg has the inode at offset 68; unix_diag_msg
@@ -214,30 +202,31 @@ func parseReply(b []byte, seq uint32, family uint8) (found bool, ino uint64, err
 				off = 4
 			}
 			if len(msg) >= off+4 {
-				ino = uint64(ne.Uint32(msg[off:]))
+				ino = uint64(binary.NativeEndian.Uint32(msg[off:]))
 			}
-			return true, ino, nil
+			found = true
+			return true, nil
 		case unix.NLMSG_ERROR:
-			if len(msg) < 4 {
-				return false, 0, errors.New("sock_diag: short error reply")
+			errno, err := replyErrno(msg)
+			if err != nil {
+				return true, err
 			}
-			switch errno := syscall.Errno(-int32(ne.Uint32(msg))); errno {
+			switch errno {
 			case unix.ENOENT:
-				return false, 0, nil
+				return true, nil
 			case 0, unix.ESTALE, unix.EINVAL, unix.EOPNOTSUPP:
-				return false, 0, ErrUnsupported
+				return true, ErrUnsupported
 			default:
-				return false, 0, errno
+				return true, errno
 			}
-		case unix.NLMSG_NOOP:
-		default:
-			return false, 0, errors.New("sock_diag: unexpected reply type")
 		}
-		n = (n + 3) &^ 3 // messages are aligned to 4 bytes
-		if n >= len(b) {
-			break
-		}
-		b = b[n:]
+		return true, errors.New("sock_diag: unexpected reply type")
+	})
+	switch {
+	case err != nil:
+		return false, 0, err
+	case !answered:
+		return false, 0, errors.New("sock_diag: empty reply")
 	}
-	return false, 0, errors.New("sock_diag: empty reply")
+	return found, ino, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,46 +156,33 @@ func unixRequest(seq uint32, dump bool, ino, cookie uint64) []byte {
 // error (ENOENT: the exact lookup found no such socket), and so is
 // anything malformed: it never panics, whatever b holds.
 func parseUnixReply(b []byte, seq uint32) (files []BoundFile, done bool, err error) {
-	ne := binary.NativeEndian
-	for len(b) >= nlmsgHdrLen {
-		n := int(ne.Uint32(b[0:]))
-		if n < nlmsgHdrLen || n > len(b) {
-			return nil, false, errors.New("sockdiag: malformed reply")
-		}
-		typ, s := ne.Uint16(b[4:]), ne.Uint32(b[8:])
-		if s != seq {
-			return nil, false, errStaleReply
-		}
-		msg := b[nlmsgHdrLen:n]
+	_, err = walkMessages(b, seq, func(typ, _ uint16, msg []byte) (bool, error) {
 		switch typ {
 		case unix.NLMSG_DONE:
-			return files, true, nil
+			done = true
+			return true, nil
 		case unix.NLMSG_ERROR:
-			if len(msg) < 4 {
-				return nil, false, errors.New("sockdiag: short error reply")
+			errno, err := replyErrno(msg)
+			if err != nil {
+				return true, err
 			}
-			errno := syscall.Errno(-int32(ne.Uint32(msg)))
 			if errno == 0 {
-				return nil, false, errors.New("sockdiag: unexpected acknowledgement")
+				return true, errors.New("sockdiag: unexpected acknowledgement")
 			}
-			return nil, false, fmt.Errorf("sockdiag: unix_diag: %w", errno)
+			return true, fmt.Errorf("sockdiag: unix_diag: %w", errno)
 		case unix.SOCK_DIAG_BY_FAMILY:
-			if f, ok, err := parseUnixMsg(msg); err != nil {
-				return nil, false, err
-			} else if ok {
+			f, ok, err := parseUnixMsg(msg)
+			if ok {
 				files = append(files, f)
 			}
-		case unix.NLMSG_NOOP:
-		default:
-			return nil, false, errors.New("sockdiag: unexpected reply type")
+			return err != nil, err
 		}
-		n = (n + 3) &^ 3 // messages are aligned to 4 bytes
-		if n >= len(b) {
-			break
-		}
-		b = b[n:]
+		return true, errors.New("sockdiag: unexpected reply type")
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	return files, false, nil
+	return files, done, nil
 }
 
 // parseUnixMsg reads a unix_diag_msg and its attributes; ok is false when
@@ -207,25 +193,20 @@ func parseUnixMsg(msg []byte) (f BoundFile, ok bool, err error) {
 		return f, false, errors.New("sockdiag: short unix_diag_msg")
 	}
 	f.Socket = uint64(ne.Uint32(msg[4:]))
-	attrs := msg[unixDiagMsg:]
-	for len(attrs) >= 4 {
-		l, typ := int(ne.Uint16(attrs[0:])), ne.Uint16(attrs[2:])&0x3fff // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
-		if l < 4 || l > len(attrs) {
-			return f, false, errors.New("sockdiag: malformed attribute")
+	err = walkAttrs(msg[unixDiagMsg:], func(typ uint16, v []byte) error {
+		if typ != unixDiagVFS {
+			return nil
 		}
-		if typ == unixDiagVFS {
-			if l < 4+8 {
-				return f, false, errors.New("sockdiag: short UNIX_DIAG_VFS")
-			}
-			f.Ino = ne.Uint32(attrs[4:])
-			f.Dev = statDev(ne.Uint32(attrs[8:]))
-			ok = true
+		if len(v) < 8 {
+			return errors.New("sockdiag: short UNIX_DIAG_VFS")
 		}
-		l = (l + 3) &^ 3
-		if l >= len(attrs) {
-			break
-		}
-		attrs = attrs[l:]
+		f.Ino = ne.Uint32(v[0:])
+		f.Dev = statDev(ne.Uint32(v[4:]))
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return f, false, err
 	}
 	return f, ok, nil
 }
