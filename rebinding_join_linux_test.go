@@ -230,28 +230,6 @@ func TestRebindNamesTheSocketThatJoined(t *testing.T) {
 	}
 }
 
-// loopback is the loopback address of each network.
-var loopback = map[string]string{"udp4": "127.0.0.1", "udp6": "::1"}
-
-// requireServesAt sends one datagram to c at addr from a fresh socket of
-// network ("udp4" or "udp6") and requires c to read it within a bound.
-func requireServesAt(t *testing.T, c *RebindingConn, network, addr string) {
-	t.Helper()
-	snd, err := net.ListenPacket(network, net.JoinHostPort(loopback[network], "0"))
-	require.NoError(t, err)
-	defer snd.Close()
-	to, err := net.ResolveUDPAddr(network, addr)
-	require.NoError(t, err)
-	_, err = snd.WriteTo([]byte("ping"), to)
-	require.NoError(t, err)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
-	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
-	buf := make([]byte, 16)
-	n, _, err := c.ReadFrom(buf)
-	require.NoError(t, err)
-	require.Equal(t, "ping", string(buf[:n]))
-}
-
 // TestRebindFailsWhenThePortCannotBeChecked: when neither sock_diag nor
 // /proc/net answers, a Rebind does not claim that nothing joined: it
 // fails, saying so, and the old socket stays in service.

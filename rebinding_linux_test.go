@@ -97,27 +97,6 @@ func TestRebindingConnLosesOnlyWhatOverflows(t *testing.T) {
 	require.Equal(t, sent.Load(), got.Load()+overflow, "datagrams lost to a swap")
 }
 
-// requireServes sends one datagram to c from a fresh loopback socket of
-// c's family and requires c to read it within a bound.
-func requireServes(t *testing.T, c *RebindingConn) {
-	t.Helper()
-	network, addr := "udp4", "127.0.0.1:0"
-	if c.LocalAddr().(*net.UDPAddr).IP.To4() == nil {
-		network, addr = "udp6", "[::1]:0"
-	}
-	snd, err := net.ListenPacket(network, addr)
-	require.NoError(t, err)
-	defer snd.Close()
-	_, err = snd.WriteTo([]byte("ping"), c.LocalAddr())
-	require.NoError(t, err)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
-	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
-	buf := make([]byte, 16)
-	n, _, err := c.ReadFrom(buf)
-	require.NoError(t, err)
-	require.Equal(t, "ping", string(buf[:n]))
-}
-
 // refusedRebinding returns a RebindingConn whose Rebind can never bind:
 // the conn leaves SO_REUSEPORT off its old socket (as if the user's Control
 // had set it and owned it), so each bind of the new one fails with

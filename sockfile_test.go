@@ -52,15 +52,10 @@ func TestCloseRemovesARelativeSocketFileAfterChdir(t *testing.T) {
 }
 
 func TestCloseRemovesTheSocketFileOfARetargetedSymlinkDirectory(t *testing.T) {
-	root := shortTempDir(t)
-	a, b, link := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "l")
-	require.NoError(t, os.Mkdir(a, 0o700))
-	require.NoError(t, os.Mkdir(b, 0o700))
-	require.NoError(t, os.Symlink("a", link))
+	a, _, link := symlinkedDir(t)
 	pc, err := safeudp.ListenPacket("unixgram", filepath.Join(link, "x.sock"))
 	require.NoError(t, err)
-	require.NoError(t, os.Remove(link))
-	require.NoError(t, os.Symlink("b", link))
+	retarget(t, link)
 	require.NoError(t, pc.Close())
 	requireNoFile(t, filepath.Join(a, "x.sock"), "Close removes the file in the directory the socket was bound in")
 }
@@ -81,15 +76,10 @@ func TestRebindBindsARelativePathInItsOwnDirectoryAfterChdir(t *testing.T) {
 }
 
 func TestRebindBindsInTheDirectoryOfARetargetedSymlink(t *testing.T) {
-	root := shortTempDir(t)
-	a, b, link := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "l")
-	require.NoError(t, os.Mkdir(a, 0o700))
-	require.NoError(t, os.Mkdir(b, 0o700))
-	require.NoError(t, os.Symlink("a", link))
+	a, b, link := symlinkedDir(t)
 	pc, err := safeudp.ListenPacket("unixgram", filepath.Join(link, "x.sock"))
 	require.NoError(t, err)
-	require.NoError(t, os.Remove(link))
-	require.NoError(t, os.Symlink("b", link))
+	retarget(t, link)
 	npc, err := safeudp.Rebind(context.Background(), pc)
 	if err != nil {
 		// Outside Linux the directory's current path cannot be read back:
@@ -119,4 +109,23 @@ func TestCloseLeavesASocketFileBoundAfterOursWasRemoved(t *testing.T) {
 	requireSocketFile(t, path, "the other conn's file stays")
 	require.NoError(t, other.Close())
 	requireNoFile(t, path)
+}
+
+// symlinkedDir makes two directories, a and b, and link, a symbolic link
+// to a; retarget points link at b.
+func symlinkedDir(t *testing.T) (a, b, link string) {
+	t.Helper()
+	root := shortTempDir(t)
+	a, b, link = filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "l")
+	require.NoError(t, os.Mkdir(a, 0o700))
+	require.NoError(t, os.Mkdir(b, 0o700))
+	require.NoError(t, os.Symlink("a", link))
+	return a, b, link
+}
+
+// retarget points link, made by symlinkedDir, at b.
+func retarget(t *testing.T, link string) {
+	t.Helper()
+	require.NoError(t, os.Remove(link))
+	require.NoError(t, os.Symlink("b", link))
 }
