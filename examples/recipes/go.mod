@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/safeudp/safeudp => ../..
 
 require (
+	github.com/miekg/dns v1.1.73
 	github.com/quic-go/quic-go v0.65.0
 	github.com/safeudp/safeudp v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1

@@ -2,7 +2,6 @@ package recipes_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -239,5 +238,3 @@ func TestQUICDisablesOptimizationsOnAConnWithoutThem(t *testing.T) {
 	require.NoError(t, tr.Close())
 	require.NoError(t, pc.Close())
 }
-
-var _ = tls.Config{}
