@@ -308,3 +308,26 @@ func idOf(uc *UDPConn) socketID {
 	}
 	return id
 }
+
+// socketID is a socket's identity in the kernel's lists (0 where unknown).
+type socketID struct{ cookie, inode uint64 }
+
+// own returns a function that reports whether a socket with the given
+// cookie or inode was one of the leftovers, or one being closed, when own
+// was called.
+func (l *leftoverSockets) own() func(cookie, inode uint64) bool {
+	l.mu.Lock()
+	ids := make([]socketID, 0, len(l.ids))
+	for _, id := range l.ids {
+		ids = append(ids, id)
+	}
+	l.mu.Unlock()
+	return func(cookie, inode uint64) bool {
+		for _, id := range ids {
+			if cookie != 0 && id.cookie == cookie || inode != 0 && id.inode == inode {
+				return true
+			}
+		}
+		return false
+	}
+}

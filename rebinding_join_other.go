@@ -7,5 +7,8 @@ package safeudp
 // SO_REUSEPORT, so nothing can join the port during a Rebind.
 func (c *RebindingConn) refuseJoined(old, nu *rebindSocket) error { return nil }
 
+// socketID is a socket's identity; none is needed on this system.
+type socketID struct{}
+
 // idOf is never needed on this system: no socket is left over.
 func idOf(uc *UDPConn) socketID { return socketID{} }

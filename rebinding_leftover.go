@@ -44,9 +44,6 @@ type leftoverSockets struct {
 	n atomic.Int32
 }
 
-// socketID is a socket's identity in the kernel's lists (0 where unknown).
-type socketID struct{ cookie, inode uint64 }
-
 // push keeps s, a replaced socket that still holds datagrams.
 func (l *leftoverSockets) push(s *rebindSocket) {
 	id := idOf(s.uc)
@@ -92,26 +89,6 @@ func (l *leftoverSockets) done(s *rebindSocket) {
 	}
 	delete(l.ids, s)
 	l.mu.Unlock()
-}
-
-// own returns a function that reports whether a socket with the given
-// cookie or inode was one of the leftovers, or one being closed, when own
-// was called.
-func (l *leftoverSockets) own() func(cookie, inode uint64) bool {
-	l.mu.Lock()
-	ids := make([]socketID, 0, len(l.ids))
-	for _, id := range l.ids {
-		ids = append(ids, id)
-	}
-	l.mu.Unlock()
-	return func(cookie, inode uint64) bool {
-		for _, id := range ids {
-			if cookie != 0 && id.cookie == cookie || inode != 0 && id.inode == inode {
-				return true
-			}
-		}
-		return false
-	}
 }
 
 // closeAll closes every leftover and returns what closing the leftovers,
