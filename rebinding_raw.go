@@ -34,7 +34,11 @@ const maxControls = 1024
 //     handed to f first: the old socket, which no longer receives, stays
 //     open until a read finds its queue empty; f is called on it, and
 //     when f returns false (its read would block) Read moves on to the
-//     socket in service.
+//     socket in service. A Rebind that comes while such an old socket
+//     still holds datagrams waits for reads to take them, up to a second,
+//     then moves them to the queue that the conn's own reads (ReadFrom,
+//     ReadBatch...) take first and RawConn.Read callbacks never see: mix
+//     the two kinds of reads on one conn only if that is acceptable.
 //   - Write(f) calls f on the socket in service when it is writable; a
 //     swap while Write waits moves it to the new socket.
 //
