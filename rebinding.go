@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -16,9 +17,10 @@ import (
 // RebindingConn is a UDP net.PacketConn whose socket can be replaced by
 // Rebind while goroutines are blocked in its calls: they carry on with the
 // new socket and see no error from the swap. It has the unconnected UDP
-// method set of *net.UDPConn (ReadFrom, WriteTo and their UDP, AddrPort and
-// Msg variants, deadlines and buffer sizes), each behaving as net's, plus
-// Rebind, Shutdown and InFlight.
+// method set of *net.UDPConn but File (ReadFrom, WriteTo and their UDP,
+// AddrPort and Msg variants, Read, Write, RemoteAddr, deadlines, buffer
+// sizes and SyscallConn), each behaving as net's, plus ReadBatch,
+// WriteBatch, Rebind, Shutdown and InFlight.
 //
 // Multiple goroutines may invoke methods on a RebindingConn
 // simultaneously. Each socket it uses is a *UDPConn of this package, with
@@ -102,9 +104,15 @@ import (
 // until its deadline, or Close), and only Close ends them with
 // net.ErrClosed.
 //
-// SyscallConn and File are deliberately missing: a raw descriptor or a
-// copy of it would stay bound to one socket and silently stop working, or
-// keep the address bound, after a swap.
+// Read, Write and RemoteAddr behave as on an unconnected *net.UDPConn;
+// ReadBatch and WriteBatch as UDPConn's, on the socket in service; and
+// SyscallConn returns a syscall.RawConn that acts on whichever socket is
+// in service, its Control callbacks applied again to every new socket
+// (see SyscallConn for what a callback may do across a swap). So quic-go
+// keeps its optimized path on a RebindingConn, and
+// golang.org/x/net/ipv4.NewPacketConn works over one. File is
+// deliberately missing: a copy of the descriptor would stay bound to one
+// socket, and keep the address bound, after a swap.
 type RebindingConn struct {
 	// lifecycle is the close sequence every conn type shares; every call,
 	// including Rebind, is counted by its tracker. Its laddr is the
@@ -132,6 +140,9 @@ type RebindingConn struct {
 	// sockErr is what closing the socket in service returned, written
 	// once by socketClosed before it calls underlyingDone.
 	sockErr error
+	// leftoverErr is what closing the leftover sockets returned, written
+	// by closeSocket before it closes the socket in service.
+	leftoverErr error
 
 	// cur is the socket in service. It is replaced only by Rebind, holding
 	// sem, and then only under optMu, so a setter never writes to a socket
@@ -149,7 +160,19 @@ type RebindingConn struct {
 	// set: calls waiting for a socket (awaitSocket) look at it again.
 	dlChanged chan struct{}
 
+	// controls are the RawConn.Control callbacks made on the conn, in
+	// order, run again on each new socket (rebinding_raw.go). Guarded by
+	// optMu.
+	controls []func(fd uintptr)
+
 	pending pendingQueue // datagrams taken off replaced sockets, read first
+
+	// rawReads is set by the first SyscallConn: from then on a swap keeps
+	// an old socket that still holds datagrams as a leftover, for the
+	// callbacks to read (rebinding_leftover.go), instead of moving them
+	// to pending.
+	rawReads  atomic.Bool
+	leftovers leftoverSockets
 
 	// retireHook, if not nil, is called by Rebind with each old socket
 	// after its drain and before its Close; boundHook, if not nil, with
@@ -175,6 +198,16 @@ type rebindSocket struct {
 	// it. A socket closed by a Rebind without overlap whose bind failed
 	// stays in place, retired, until a later Rebind replaces it.
 	replaced chan struct{}
+
+	// rc is the socket's tracked raw conn, created once under rawOnce
+	// (rebindSocket.raw), with rcErr.
+	rawOnce sync.Once
+	rc      syscall.RawConn
+	rcErr   error
+	// controlled is how many of the conn's kept Control callbacks have run
+	// on the socket. Written before the socket goes into service, by the
+	// Rebind that opened it, under optMu.
+	controlled int
 }
 
 func newRebindSocket(pc net.PacketConn) *rebindSocket {
@@ -314,6 +347,7 @@ func (c *RebindingConn) startClose(ctx context.Context) {
 // UDPConn.Close; ctx bounds the wait for a transient holder. The caller
 // holds sem, which closeSocket releases once the socket is closed.
 func (c *RebindingConn) closeSocket(ctx context.Context) {
+	c.leftoverErr = c.leftovers.closeAll()
 	s := c.cur.Load()
 	err := s.uc.Shutdown(ctx)
 	if !s.uc.released.Load() {
@@ -328,7 +362,7 @@ func (c *RebindingConn) socketClosed(s *rebindSocket, err error) {
 	if s.retired.Load() && errors.Is(err, net.ErrClosed) {
 		err = nil // closed by a Rebind that then failed to bind
 	}
-	c.sockErr = err
+	c.sockErr = errors.Join(c.leftoverErr, err)
 	c.sem.Release(1)
 	c.underlyingDone()
 }

@@ -104,6 +104,9 @@ func (c *RebindingConn) read(op func(uc *UDPConn) error, fromPending func(d *dat
 		// fills the queue, so a read either sees what Rebind queued or
 		// fails on s and looks again.
 		s := c.cur.Load()
+		if c.leftovers.n.Load() != 0 {
+			c.flushLeftovers() // ahead of pending, as they are older
+		}
 		if c.pending.n.Load() != 0 {
 			// A queued datagram is returned only before the read
 			// deadline, as the socket would return it.
@@ -330,11 +333,13 @@ func (c *RebindingConn) deadlineSet() {
 	}
 }
 
-// applyOptions gives a new socket the options set on the conn; once Close
-// has begun, deadlines in the past instead, so that a call that moves to
-// the socket does not block there. The caller holds optMu.
-func (c *RebindingConn) applyOptions(uc *UDPConn) error {
-	var errs []error
+// applyOptions gives a new socket the options set on the conn, the
+// RawConn.Control callbacks its bind did not run included; once Close has
+// begun, deadlines in the past instead, so that a call that moves to the
+// socket does not block there. The caller holds optMu.
+func (c *RebindingConn) applyOptions(s *rebindSocket) error {
+	uc := s.uc
+	errs := []error{c.replayControls(s)}
 	if c.rbufSet {
 		errs = append(errs, uc.SetReadBuffer(c.rbuf))
 	}

@@ -77,10 +77,20 @@ func (c *RebindingConn) refuseJoined(old, nu *rebindSocket) error {
 	if p.shared {
 		return nil
 	}
+	// The conn's leftover sockets (rebinding_leftover.go) are its own:
+	// those listed before the look, as one may be closed meanwhile.
+	leftovers := c.leftovers.own()
 	foreign, err := p.joined(laddr)
 	if err != nil {
 		return c.joinUnchecked(err)
 	}
+	kept := foreign[:0]
+	for _, s := range foreign {
+		if !leftovers(s.Cookie, s.Inode) {
+			kept = append(kept, s)
+		}
+	}
+	foreign = kept
 	if len(foreign) == 0 {
 		return nil
 	}
@@ -285,4 +295,39 @@ func (c *RebindingConn) joinedError(foreign []sockdiag.UDPSocket) error {
 		"to the same address, the kernel spreads the datagrams over them). A program of the same user binds this address with SO_REUSEPORT: "+
 		"stop it, or set SO_REUSEPORT in the ListenConfig's Control if the port is meant to be shared: %w",
 		c.network, c.laddr, b.String(), ErrHeldElsewhere)
+}
+
+// idOf reads the identity of uc's socket, for the look at the port.
+func idOf(uc *UDPConn) socketID {
+	var id socketID
+	if rc := rawConnOf(uc); rc != nil {
+		_ = rc.Control(func(fd uintptr) {
+			id.cookie, _ = sockdiag.Cookie(int(fd))
+			id.inode = sockdiag.Inode(int(fd))
+		})
+	}
+	return id
+}
+
+// socketID is a socket's identity in the kernel's lists (0 where unknown).
+type socketID struct{ cookie, inode uint64 }
+
+// own returns a function that reports whether a socket with the given
+// cookie or inode was one of the leftovers, or one being closed, when own
+// was called.
+func (l *leftoverSockets) own() func(cookie, inode uint64) bool {
+	l.mu.Lock()
+	ids := make([]socketID, 0, len(l.ids))
+	for _, id := range l.ids {
+		ids = append(ids, id)
+	}
+	l.mu.Unlock()
+	return func(cookie, inode uint64) bool {
+		for _, id := range ids {
+			if cookie != 0 && id.cookie == cookie || inode != 0 && id.inode == inode {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -192,3 +192,19 @@ func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
 	}
 	return netip.AddrPort{}
 }
+
+// hasQueued reports whether a datagram (or a pending error) is queued on
+// uc, without reading it.
+func hasQueued(uc *UDPConn) bool {
+	rc := rawConnOf(uc)
+	if rc == nil {
+		return false
+	}
+	queued := false
+	var peek [1]byte
+	_ = rc.Control(func(fd uintptr) {
+		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		queued = err != unix.EAGAIN && err != unix.EWOULDBLOCK
+	})
+	return queued
+}

@@ -36,3 +36,6 @@ func stopReceiving(uc *UDPConn, laddr net.Addr) error { return nil }
 
 // drainQueued is never used on this system.
 func drainQueued(uc *UDPConn, push func(b, oob []byte, flags int, from netip.AddrPort)) {}
+
+// hasQueued is never used on this system.
+func hasQueued(uc *UDPConn) bool { return false }

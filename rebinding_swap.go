@@ -73,6 +73,9 @@ func (c *RebindingConn) Rebind(ctx context.Context) error {
 	// No check for Close is needed past this point: Close waits for sem,
 	// then closes whatever socket is in service, so a socket installed
 	// here never outlives it.
+	// No leftover of an earlier swap may close during this one's overlap
+	// (rebinding_leftover.go).
+	c.settleLeftovers(ctx)
 	old := c.cur.Load()
 	if c.overlap {
 		return c.rebindOverlap(ctx, old)
@@ -99,14 +102,19 @@ func (c *RebindingConn) allowJoin(rc syscall.RawConn, on bool) error {
 // window, and one that joined fails the Rebind (refuseJoined, here and
 // again in rebindOverlap once the window is shut).
 func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebindSocket, error) {
-	bind := func() (net.PacketConn, error) { return c.rebindLC.bindOnce(c.network, c.laddr.String()) }
+	// The RawConn.Control callbacks kept so far run before the bind;
+	// applyOptions runs those made since.
+	lc := c.rebindLC
+	controls := c.keptControls()
+	lc.Control = controlWith(lc.Control, controls)
+	bind := func() (net.PacketConn, error) { return lc.bindOnce(c.network, c.laddr.String()) }
 	if c.overlap {
 		oldRC := rawConnOf(old.uc)
 		bind = func() (net.PacketConn, error) {
 			if err := c.allowJoin(oldRC, true); err != nil {
 				return nil, err
 			}
-			pc, err := c.rebindLC.bindOnce(c.network, c.laddr.String())
+			pc, err := lc.bindOnce(c.network, c.laddr.String())
 			if err != nil {
 				_ = c.allowJoin(oldRC, false)
 				return nil, err
@@ -123,6 +131,7 @@ func (c *RebindingConn) bindNext(ctx context.Context, old *rebindSocket) (*rebin
 		return nil, c.lc.addrInUse(ctx, c.network, c.laddr.String(), err)
 	}
 	nu := newRebindSocket(c.lc.own(pc, c.network, c.opened))
+	nu.controlled = len(controls)
 	if c.overlap {
 		// Did another socket join the port so far? (rebinding_join_*.go)
 		if err := c.refuseJoined(old, nu); err != nil {
@@ -207,23 +216,38 @@ func (c *RebindingConn) rebindOverlap(ctx context.Context, old *rebindSocket) er
 	// that no setter runs in between; a setter waits at most for the
 	// drain.
 	c.optMu.Lock()
-	setupErr = errors.Join(setupErr, c.applyOptions(nu.uc))
+	setupErr = errors.Join(setupErr, c.applyOptions(nu))
 	// Stop the reads on old (they fail, find it retired and wait for
 	// replaced), then take what it holds: with no read racing the drain,
 	// the queue keeps each sender's order.
 	old.retired.Store(true)
 	_ = old.uc.SetReadDeadline(pastDeadline)
 	old.waitReads()
-	drainQueued(old.uc, c.pending.add)
+	// Once RawConn reads are made, what old holds stays on it, for their
+	// callbacks to read (rebinding_leftover.go).
+	keep := c.rawReads.Load() && hasQueued(old.uc)
+	if keep {
+		c.leftovers.push(old)
+	} else {
+		drainQueued(old.uc, c.pending.add)
+	}
 	c.cur.Store(nu)
 	c.optMu.Unlock()
 	if c.retireHook != nil {
 		c.retireHook(old.uc)
 	}
 	close(old.replaced)
-	// Close wakes the calls still on old (writes; reads were stopped
-	// above), which find it retired and move to nu, and waits for them.
-	closeErr := old.uc.Close()
+	var closeErr error
+	if keep {
+		// The writes still on old find it retired and move to nu; old is
+		// closed once a read finds it empty, or by Close.
+		_ = old.uc.SetWriteDeadline(pastDeadline)
+	} else {
+		// Close wakes the calls still on old (writes; reads were stopped
+		// above), which find it retired and move to nu, and waits for
+		// them.
+		closeErr = old.uc.Close()
+	}
 	if setupErr != nil {
 		return fmt.Errorf("safeudp: rebind of %s %v: the new socket is in service, but it failed after the old one had stopped receiving: %w",
 			c.network, c.laddr, errors.Join(setupErr, closeErr))
@@ -267,7 +291,7 @@ func (c *RebindingConn) rebindGap(ctx context.Context, old *rebindSocket) error 
 func (c *RebindingConn) install(nu *rebindSocket) error {
 	c.optMu.Lock()
 	defer c.optMu.Unlock()
-	if err := c.applyOptions(nu.uc); err != nil {
+	if err := c.applyOptions(nu); err != nil {
 		return err
 	}
 	c.cur.Store(nu)
