@@ -165,7 +165,9 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the
 // same release and then returns an error wrapping net.ErrClosed, as a
-// second Close of a net conn does. If a call never returns, Close never
+// second Close of a net conn does; if the release failed, that error also
+// wraps the first outcome (a *ReleaseError), so that errors.Is(err,
+// ErrHeldElsewhere) holds for it too. If a call never returns, Close never
 // returns either; after 5 seconds it logs what it is waiting for (to the
 // ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
 // the wait. Close must not be called from inside a call on the same conn
@@ -181,9 +183,12 @@ func (c *core) Close() error {
 // the conn stays closed to new calls, and a later Close or Shutdown
 // finishes the job (and reports the outcome).
 //
-// If ctx is already done when Shutdown is called on an open conn, Shutdown
-// does nothing: it returns the error, and the conn stays open and usable.
-// On a conn already released, Shutdown returns net.ErrClosed, as Close does.
+// Shutdown always shuts the conn down, as http.Server.Shutdown does: a ctx
+// that is already done bounds only the wait. New calls are refused, the
+// blocked ones unblocked and the underlying Close started at once; if the
+// drain or the release has not completed, Shutdown returns at once with
+// the error that wraps ctx.Err(). On a conn already released, Shutdown
+// returns what a later Close does (see Close).
 func (c *core) Shutdown(ctx context.Context) error {
 	return c.shutdown(ctx, c)
 }

@@ -261,25 +261,6 @@ func TestShutdownBoundsTheWaitForACallThatNeverReturns(t *testing.T) {
 	requireErrClosed(t, c.Close(), "and a Close after that is a second Close")
 }
 
-func TestShutdownWithAnExpiredContextLeavesTheConnOpen(t *testing.T) {
-	c := listenUDP(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := c.Shutdown(ctx)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Contains(t, err.Error(), "stays open")
-
-	// Nothing was lost: the conn still works both ways.
-	_, err = c.WriteTo([]byte("still open"), c.LocalAddr())
-	require.NoError(t, err)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(bound)))
-	buf := make([]byte, 64)
-	n, _, err := c.ReadFrom(buf)
-	require.NoError(t, err)
-	assert.Equal(t, "still open", string(buf[:n]))
-	require.NoError(t, c.Shutdown(context.Background()))
-}
-
 func TestShutdownReleasesLikeClose(t *testing.T) {
 	c := listenUDP(t)
 	go func() { _, _, _ = c.ReadFrom(make([]byte, 8)) }()

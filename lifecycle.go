@@ -44,9 +44,15 @@ type lifecycle struct {
 	// releaseSem is a context-aware mutex (weight 1) held by the closer
 	// that runs the release step after the drain; it guards that step.
 	// released is set, under releaseSem, once the release has run: every
-	// later closer gets net.ErrClosed.
+	// later closer gets net.ErrClosed, wrapping outcome too when it is not
+	// nil (see afterRelease).
 	releaseSem *semaphore.Weighted
 	released   atomic.Bool
+
+	// outcome is what the release step returned (nil: released), written
+	// once under releaseSem before released is set; read after released
+	// is seen set, so the atomic orders the two.
+	outcome error
 }
 
 // closeSteps are what a conn type plugs into its lifecycle.
@@ -119,14 +125,29 @@ func (l *lifecycle) closedIfClosing(op string, err error) error {
 
 // shutdown is Shutdown for the conn whose steps are s: see
 // UDPConn.Shutdown for the contract.
+//
+// A ctx already done bounds only the wait: the conn is shut all the same
+// (new calls refused, blocked ones unblocked, the underlying Close
+// started), as http.Server.Shutdown shuts before it waits.
 func (l *lifecycle) shutdown(ctx context.Context, s closeSteps) error {
 	if l.released.Load() {
-		return l.errClosed("close", l.raddr)
-	}
-	if err := ctx.Err(); err != nil && !l.inflight.closing() {
-		return fmt.Errorf("safeudp: shutdown %s %v not started, the conn stays open: %w", l.network, l.laddr, err)
+		return l.afterRelease()
 	}
 	return l.closeSequence(ctx, s, false)
+}
+
+// afterRelease is what a closer gets once the release has run: an error
+// wrapping net.ErrClosed, as a second Close of a net conn returns, and,
+// when the release failed (a *ReleaseError, say), that outcome too, so
+// that a caller whose first Close was made by a library that dropped its
+// error still learns it: errors.Is(err, net.ErrClosed) and
+// errors.Is(err, ErrHeldElsewhere) both hold then.
+func (l *lifecycle) afterRelease() error {
+	err := l.errClosed("close", l.raddr)
+	if l.outcome != nil {
+		err.(*net.OpError).Err = fmt.Errorf("%w (the first Close reported: %w)", net.ErrClosed, l.outcome)
+	}
+	return err
 }
 
 // closeSequence refuses new calls, unblocks and closes, drains and
@@ -165,13 +186,14 @@ func (l *lifecycle) closeSequence(ctx context.Context, s closeSteps, logSlow boo
 	}
 	defer l.releaseSem.Release(1)
 	if l.released.Load() {
-		return l.errClosed("close", l.raddr)
+		return l.afterRelease()
 	}
 	if l.trace {
 		l.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
 			slog.String("network", l.network), slog.Any("addr", l.laddr), slog.Duration("took", time.Since(begun)))
 	}
 	attempts, err := s.release(ctx)
+	l.outcome = err
 	l.released.Store(true)
 	if l.trace {
 		l.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: released",

@@ -2,7 +2,6 @@ package safeudp_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -149,14 +148,53 @@ func TestEveryConnTypeUnblocksAndDrainsABlockedRead(t *testing.T) {
 	})
 }
 
-func TestEveryConnTypeStaysUsableAfterAShutdownWithADoneContext(t *testing.T) {
+func TestEveryConnTypeShutsDownOnAShutdownWithADoneContext(t *testing.T) {
 	forEveryConnType(t, func(t *testing.T, c closable) {
+		read := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadFrom(make([]byte, 8))
+			read <- err
+		}()
+		require.Eventually(t, func() bool { return c.InFlight() == 1 }, bound, time.Millisecond)
 		done, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := c.Shutdown(done)
-		require.ErrorIs(t, err, context.Canceled)
-		require.False(t, errors.Is(err, net.ErrClosed), "nothing was closed: %v", err)
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Millisecond)), "the conn is still open")
-		require.NoError(t, c.Close())
+		shutErr := c.Shutdown(done)
+		if shutErr != nil {
+			require.ErrorIs(t, shutErr, context.Canceled, "a Shutdown that could not wait says why")
+		}
+		// Shut all the same: the blocked call is unblocked, new calls are
+		// refused.
+		select {
+		case err := <-read:
+			requireErrClosed(t, err)
+		case <-time.After(bound):
+			t.Fatal("the blocked read was not unblocked")
+		}
+		requireErrClosed(t, c.SetReadDeadline(time.Time{}))
+		// A Shutdown that returned nil had nothing left to wait for;
+		// otherwise a later Close finishes the job and reports it.
+		if shutErr == nil {
+			requireErrClosed(t, c.Close())
+		} else {
+			require.NoError(t, c.Close())
+		}
+		requireErrClosed(t, c.Close())
 	})
+}
+
+func TestALaterCloseReportsAFailedReleaseTooAfterALibraryDroppedTheError(t *testing.T) {
+	c := listenUDP(t)
+	f, err := c.File()
+	require.NoError(t, err)
+	defer f.Close()
+	first := c.Close() // as miekg/dns's serve loop does, and drops
+	require.ErrorIs(t, first, safeudp.ErrHeldElsewhere)
+	err = c.Close()
+	require.ErrorIs(t, err, net.ErrClosed)
+	require.ErrorIs(t, err, safeudp.ErrHeldElsewhere, "the later Close still says the socket is held")
+	var re *safeudp.ReleaseError
+	require.ErrorAs(t, err, &re)
+	err = c.Shutdown(context.Background())
+	require.ErrorIs(t, err, net.ErrClosed)
+	require.ErrorIs(t, err, safeudp.ErrHeldElsewhere)
 }

@@ -314,9 +314,8 @@ func (c *RebindingConn) Close() error {
 // first, Shutdown returns an error wrapping ctx.Err(); the calls blocked
 // on the socket in service have been unblocked all the same, the conn
 // stays closed to new calls, and a later Close or Shutdown finishes the
-// job and reports the outcome. If ctx is already done when Shutdown is
-// called on an open conn, Shutdown does nothing: it returns the error and
-// the conn stays open and usable.
+// job and reports the outcome. A ctx already done bounds only the wait:
+// the conn is shut down all the same, as UDPConn.Shutdown.
 func (c *RebindingConn) Shutdown(ctx context.Context) error {
 	return c.shutdown(ctx, c)
 }
