@@ -5,11 +5,8 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -195,35 +192,6 @@ func TestCloseReportsUnixgramChildHolder(t *testing.T) {
 	assert.Equal(t, cmd.Process.Pid, re.Holders[0].PID)
 	assert.Equal(t, "sleep", re.Holders[0].Command)
 	assert.FileExists(t, path, "the child still serves on the path: its socket file stays")
-}
-
-// execNoise runs exec.Command("/bin/true") in two goroutines until stop
-// is closed: every fork copies every descriptor of this process into a
-// child until that child execs.
-func execNoise(t *testing.T) (stop func() int64) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	var execs atomic.Int64
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				_ = exec.Command("/bin/true").Run()
-				execs.Add(1)
-			}
-		}()
-	}
-	return func() int64 {
-		close(done)
-		wg.Wait()
-		return execs.Load()
-	}
 }
 
 // rebindCycles closes and rebinds a conn on one address n times (or until

@@ -117,6 +117,8 @@ var baselines = map[string]string{
 	"BenchmarkClose":   "plain+wait",
 	// The RebindingConn's fast paths against the same paths on a UDPConn.
 	"BenchmarkRebindingFastPath": "udpconn",
+	// Under exec noise, safeudp against the fix users write by hand.
+	"BenchmarkCloseRebindExecNoise": "naive",
 }
 
 // order is the order of the benchmarks in the page, the order;
@@ -124,20 +126,21 @@ var baselines = map[string]string{
 var order = []string{
 	"BenchmarkPingPong", "BenchmarkCallOverhead", "BenchmarkTracker", "BenchmarkClose",
 	"BenchmarkBatchRead", "BenchmarkBatchWrite", "BenchmarkBatchSetup",
-	"BenchmarkCloseRebind", "BenchmarkTracing",
+	"BenchmarkCloseRebind", "BenchmarkCloseRebindExecNoise", "BenchmarkTracing",
 }
 
 // about says, per benchmark, what one op is and what the ratio means.
 var about = map[string]string{
-	"BenchmarkPingPong":          "One op is one round trip over loopback (A writes to B, B reads and writes back, A reads), in one goroutine per pair; pairs=8 runs eight pairs in parallel and reports wall time per round trip. Ratio: safeudp time / plain time. Target: ≤ 1.03, and no extra allocation.",
-	"BenchmarkCallOverhead":      "One op is one ReadFromUDPAddrPort on a conn whose read deadline has passed: net answers with a timeout before any system call, so the difference between the impls is the cost of safeudp's tracking alone, without the kernel's noise. Ratio: safeudp time / plain time.",
-	"BenchmarkTracker":           "One op is one acquire + release of the in-flight tracker (impl=inflight, what every safeudp call pays) or of an x/sync semaphore.Weighted (impl=semaphore, the alternative). goroutines=1 is a plain loop; more goroutines run RunParallel on GOMAXPROCS cores against one tracker. Ratio: inflight time / semaphore time. Target: inflight ≤ 25 ns uncontended, no collapse under contention.",
-	"BenchmarkClose":             "One op is one Close of a conn with the given number of goroutines blocked in ReadFrom (setup untimed). impl=plain: net's Close, which returns once the descriptor is closed (it waits for the readers to drop their reference to it, not for them to return from ReadFrom). impl=plain+wait: net's Close then a WaitGroup wait until every reader returned from ReadFrom, the guarantee safeudp gives. impl=safeudp: safeudp's Close (drain + release verification). Ratio: time / plain+wait time. No target: the cost of the guarantee is shown, not judged.",
-	"BenchmarkBatchRead":         "One op is one 64-byte datagram received over loopback (a helper queues each chunk of 128 with the timer stopped). api=ReadFrom and api=AddrPort are loops of one call per datagram; api=Batch reads batches (recvmmsg on Linux). impl=plain is *net.UDPConn, batches through golang.org/x/net/ipv4 directly; impl=safeudp is *safeudp.UDPConn.ReadBatch. Ratio: safeudp time / plain time; × loop: pkts/s over the same impl's ReadFrom loop. Target: ≥ 2× the loop on Linux.",
-	"BenchmarkBatchWrite":        "One op is one 64-byte datagram sent over loopback (the receiver is drained with the timer stopped). api as in BenchmarkBatchRead (WriteTo, WriteToUDPAddrPort, WriteBatch = sendmmsg on Linux). Ratio and × loop as in BenchmarkBatchRead. Target: ≥ 2× the loop on Linux.",
-	"BenchmarkBatchSetup":        "The one-time cost of the first ReadBatch or WriteBatch on a conn: creating the x/net ipv4.PacketConn over its socket.",
-	"BenchmarkCloseRebind":       "One op is one close-then-ListenPacket cycle on the same 127.0.0.1 port (safeudp verifies the release on Linux). Ratio: safeudp time / plain time; the rate ratio is its inverse. Target: rate ≥ 0.7 of plain on a quiet machine.",
-	"BenchmarkTracing":           "One op is a listen-and-close cycle with tracing off and on (a Logger at Info level with a discarding handler). Ratio: on / off. Target: off is free.",
-	"BenchmarkRebindingFastPath": "One op is one 64-byte datagram received over loopback (chunks of 128 queued with the timer stopped). api=ReadBatch reads batches of 32; api=RawRead reads one datagram per RawConn.Read (a non-blocking recvfrom in the callback, as x/net's ipv4.PacketConn does with recvmmsg). impl=udpconn is *safeudp.UDPConn; impl=rebinding is *safeudp.RebindingConn, without swaps. Ratio: rebinding time / udpconn time.",
-	"BenchmarkVerifyReleased":    "What Close adds on Linux when nothing else holds the socket: the fork barrier and one sock_diag lookup.",
+	"BenchmarkPingPong":             "One op is one round trip over loopback (A writes to B, B reads and writes back, A reads), in one goroutine per pair; pairs=8 runs eight pairs in parallel and reports wall time per round trip. Ratio: safeudp time / plain time. Target: ≤ 1.03, and no extra allocation.",
+	"BenchmarkCallOverhead":         "One op is one ReadFromUDPAddrPort on a conn whose read deadline has passed: net answers with a timeout before any system call, so the difference between the impls is the cost of safeudp's tracking alone, without the kernel's noise. Ratio: safeudp time / plain time.",
+	"BenchmarkTracker":              "One op is one acquire + release of the in-flight tracker (impl=inflight, what every safeudp call pays) or of an x/sync semaphore.Weighted (impl=semaphore, the alternative). goroutines=1 is a plain loop; more goroutines run RunParallel on GOMAXPROCS cores against one tracker. Ratio: inflight time / semaphore time. Target: inflight ≤ 25 ns uncontended, no collapse under contention.",
+	"BenchmarkClose":                "One op is one Close of a conn with the given number of goroutines blocked in ReadFrom (setup untimed). impl=plain: net's Close, which returns once the descriptor is closed (it waits for the readers to drop their reference to it, not for them to return from ReadFrom). impl=plain+wait: net's Close then a WaitGroup wait until every reader returned from ReadFrom, the guarantee safeudp gives. impl=safeudp: safeudp's Close (drain + release verification). Ratio: time / plain+wait time. No target: the cost of the guarantee is shown, not judged.",
+	"BenchmarkBatchRead":            "One op is one 64-byte datagram received over loopback (a helper queues each chunk of 128 with the timer stopped). api=ReadFrom and api=AddrPort are loops of one call per datagram; api=Batch reads batches (recvmmsg on Linux). impl=plain is *net.UDPConn, batches through golang.org/x/net/ipv4 directly; impl=safeudp is *safeudp.UDPConn.ReadBatch. Ratio: safeudp time / plain time; × loop: pkts/s over the same impl's ReadFrom loop. Target: ≥ 2× the loop on Linux.",
+	"BenchmarkBatchWrite":           "One op is one 64-byte datagram sent over loopback (the receiver is drained with the timer stopped). api as in BenchmarkBatchRead (WriteTo, WriteToUDPAddrPort, WriteBatch = sendmmsg on Linux). Ratio and × loop as in BenchmarkBatchRead. Target: ≥ 2× the loop on Linux.",
+	"BenchmarkBatchSetup":           "The one-time cost of the first ReadBatch or WriteBatch on a conn: creating the x/net ipv4.PacketConn over its socket.",
+	"BenchmarkCloseRebind":          "One op is one close-then-ListenPacket cycle on the same 127.0.0.1 port (safeudp verifies the release on Linux). Ratio: safeudp time / plain time; the rate ratio is its inverse. Target: rate ≥ 0.7 of plain on a quiet machine.",
+	"BenchmarkCloseRebindExecNoise": "BenchmarkCloseRebind's cycle while two goroutines run exec.Command(\"/bin/true\") in a loop. impl=plain: net.ListenPacket with no retry (failures/op counts the binds that failed with EADDRINUSE); impl=naive: net.ListenPacket retried every 50 µs while EADDRINUSE, the fix users write by hand; impl=safeudp: safeudp.ListenPacket and Close. children/op: children the noise started per cycle. Ratio: time / naive's time.",
+	"BenchmarkTracing":              "One op is a listen-and-close cycle with tracing off and on (a Logger at Info level with a discarding handler). Ratio: on / off. Target: off is free.",
+	"BenchmarkRebindingFastPath":    "One op is one 64-byte datagram received over loopback (chunks of 128 queued with the timer stopped). api=ReadBatch reads batches of 32; api=RawRead reads one datagram per RawConn.Read (a non-blocking recvfrom in the callback, as x/net's ipv4.PacketConn does with recvmmsg). impl=udpconn is *safeudp.UDPConn; impl=rebinding is *safeudp.RebindingConn, without swaps. Ratio: rebinding time / udpconn time.",
+	"BenchmarkVerifyReleased":       "What Close adds on Linux when nothing else holds the socket: the fork barrier and one sock_diag lookup.",
 }
