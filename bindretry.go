@@ -13,13 +13,14 @@ import (
 // address only a transient holder (a child between fork and exec) blocks.
 const bindRetryTimeout = 250 * time.Millisecond
 
-// retryInUse handles a failed listen. If the address is in use and every
-// holder is transient, the bind is retried with a capped backoff within
+// retryInUse handles a failed listen or dial from a fixed local address,
+// whose one attempt is bind. If the address is in use and every holder is
+// transient, bind is retried with a capped backoff within
 // bindRetryTimeout (and ctx); otherwise, or at the bound, the *net.OpError
 // is returned with its Err replaced by an *AddrInUseError naming the
 // holders. Any other error, or one for which the holders cannot be looked
 // up (Holders is Linux-only), is returned unchanged.
-func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, network, address string, err error) (net.PacketConn, error) {
+func (lc *ListenConfig) retryInUse(ctx context.Context, network, address string, bind func() (net.PacketConn, error), err error) (net.PacketConn, error) {
 	oe, bound, ok := inUse(err, address)
 	if !ok {
 		return nil, err
@@ -37,7 +38,7 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 	defer p.stop()
 	for !w.longLived() && p.wait(retryCtx) {
 		forkBarrier()
-		pc, rerr := nlc.ListenPacket(ctx, network, address)
+		pc, rerr := bind()
 		if rerr == nil {
 			return pc, nil
 		}

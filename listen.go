@@ -82,7 +82,8 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 	nlc := net.ListenConfig{Control: lc.Control}
 	pc, err := nlc.ListenPacket(ctx, network, address)
 	if err != nil {
-		if pc, err = lc.retryInUse(ctx, &nlc, network, address, err); err != nil {
+		bind := func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) }
+		if pc, err = lc.retryInUse(ctx, network, address, bind, err); err != nil {
 			return nil, err
 		}
 	}
@@ -103,10 +104,17 @@ func (lc *ListenConfig) own(pc net.PacketConn, network string, opened uintptr) n
 // that safeudp does not handle. It unwraps to net.UnknownNetworkError.
 type UnsupportedNetworkError struct {
 	Network string // the network asked for
+
+	// call and supported, when set, name the function and the networks it
+	// takes (ListenUDP takes only UDP networks, say).
+	call, supported string
 }
 
 // Error names the network and the ones safeudp supports.
 func (e *UnsupportedNetworkError) Error() string {
+	if e.supported != "" {
+		return fmt.Sprintf("safeudp: %s: unsupported network %q: use %s", e.call, e.Network, e.supported)
+	}
 	return fmt.Sprintf("safeudp: unsupported network %q: use one of %s, or net.ListenPacket for other networks", e.Network, supportedNetworks)
 }
 

@@ -98,7 +98,7 @@ func Rebind(ctx context.Context, pc net.PacketConn) (net.PacketConn, error) {
 	c := coreOf(wrap(pc, "", callerPC(2), nil))
 	bind := func() (net.PacketConn, error) { return c.lc.bindOnce(network, address) }
 	if peer != nil {
-		laddr := c.laddr
+		network, laddr := dialFrom(network, c.laddr)
 		bind = func() (net.PacketConn, error) { return c.lc.dialOnce(network, laddr, peer) }
 	}
 	if err := c.Shutdown(ctx); err != nil && !errors.Is(err, ErrNotReleased) {

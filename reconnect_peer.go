@@ -63,19 +63,22 @@ func nonNilAddr(a net.Addr) net.Addr {
 	return a
 }
 
-// dialOnce makes one bind of laddr and connect to peer, in one step as
-// net.Dialer does with a LocalAddr, with lc's Control: the new socket is
-// never unbound, and connected before it is handed out. Control is given
-// the local address, as it is for a bind by ListenPacket. Like bindOnce,
+// dialOnce makes one bind of laddr (nil: any local address) and connect
+// to peer, in one step as net.Dialer does with a LocalAddr, with lc's
+// Control: the new socket is never unbound, and connected before it is
+// handed out. Control is given the local address (":0" for a nil laddr),
+// as it is for a bind by ListenPacket. Like bindOnce,
 // it makes no lookup of the holders: a bind's EADDRINUSE comes back as
 // net's *net.OpError (Op "dial", the local address in Source), which
 // inUse recognizes. The addresses are numeric, so there is nothing for a
 // context to bound.
 func (lc *ListenConfig) dialOnce(network string, laddr, peer net.Addr) (net.PacketConn, error) {
-	network, laddr = dialFrom(network, laddr)
-	d := net.Dialer{LocalAddr: laddr}
+	var d net.Dialer
+	local := ":0"
+	if laddr = nonNilAddr(laddr); laddr != nil {
+		d.LocalAddr, local = laddr, laddr.String()
+	}
 	if lc.Control != nil {
-		local := laddr.String()
 		d.Control = func(network, _ string, c syscall.RawConn) error {
 			return lc.Control(network, local, c)
 		}
@@ -87,7 +90,7 @@ func (lc *ListenConfig) dialOnce(network string, laddr, peer net.Addr) (net.Pack
 	pc, ok := conn.(net.PacketConn)
 	if !ok { // net returns a *net.UDPConn or a *net.UnixConn for these networks
 		_ = conn.Close()
-		return nil, fmt.Errorf("safeudp: rebind: dial %s returned a %T, not a net.PacketConn", network, conn)
+		return nil, fmt.Errorf("safeudp: dial %s returned a %T, not a net.PacketConn", network, conn)
 	}
 	return pc, nil
 }

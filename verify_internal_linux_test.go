@@ -119,6 +119,21 @@ func TestReleaseFastPathOnlyForASoleHolder(t *testing.T) {
 		pc, _ := listen(t)
 		require.NoError(t, pc.Close(), "no child, descriptor never exposed: no lookup needed")
 	})
+	t.Run("sole holder, ListenUDP", func(t *testing.T) {
+		pc, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		require.NoError(t, err)
+		noLookups(t, &pc.core)
+		require.NoError(t, pc.Close(), "ListenUDP's conn takes ListenPacket's fast path")
+	})
+	t.Run("sole holder, DialUDP", func(t *testing.T) {
+		peer, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		require.NoError(t, err)
+		defer peer.Close()
+		pc, err := DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, peer.LocalAddr().(*net.UDPAddr))
+		require.NoError(t, err)
+		noLookups(t, &pc.core)
+		require.NoError(t, pc.Close(), "DialUDP's conn takes ListenPacket's fast path")
+	})
 	t.Run("a child exists", func(t *testing.T) {
 		pc, _ := listen(t)
 		cmd := exec.Command("sleep", "10")
