@@ -135,6 +135,15 @@ func holdersOf(ino uint64, addr, asked string, scan procfd.Scan) []Holder {
 				h.Kind = HolderChild
 			}
 		}
+		// What was read of another process above (its command, its
+		// parent, the descriptor's flags) is its own only if it still
+		// holds the socket now: a child that exec'd or exited in
+		// between reads as a stranger, or as a child that keeps the
+		// socket, and would be taken for a long-lived holder. One that
+		// let go is no holder.
+		if !h.self && !procfd.Holds(procRoot, r.PID, r.FD, ino) {
+			continue
+		}
 		out = append(out, h)
 	}
 	return out

@@ -147,6 +147,15 @@ func CloseOnExec(root string, pid, fd int) bool {
 	return false
 }
 
+// Holds reports whether descriptor fd of pid still refers to socket ino,
+// as root/<pid>/fd/<fd> shows it. A process that has exited, or closed
+// or replaced the descriptor (a child that exec'd: close-on-exec), no
+// longer holds it.
+func Holds(root string, pid, fd int, ino uint64) bool {
+	link, err := os.Readlink(root + "/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd))
+	return err == nil && link == "socket:["+strconv.FormatUint(ino, 10)+"]"
+}
+
 // Links returns what each open descriptor of pid ("self" for this
 // process) refers to, as root/<pid>/fd shows it: "socket:[1234]", a path,
 // "pipe:[5678]". A descriptor closed while the directory is read is left
