@@ -30,7 +30,7 @@ if [ -n "${RAW:-}" ]; then
   # Report only: the settings of that run are not recorded in it, so the
   # page names the raw file instead of the run's command.
   cp "$RAW" "$raw.tmp" && mv "$raw.tmp" "$raw"
-  rounds=$(grep -cE '^ok +github.com/safeudp/safeudp[[:space:]]' "$raw" || true)
+  rounds=$(grep -cE '^ok[[:space:]]+github.com/safeudp/safeudp[[:space:]]' "$raw" || true)
 else
   echo "== $COUNT rounds of: ${cmd[*]}" >&2
   for round in $(seq "$COUNT"); do
