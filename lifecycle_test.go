@@ -2,7 +2,6 @@ package safeudp_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -149,14 +148,30 @@ func TestEveryConnTypeUnblocksAndDrainsABlockedRead(t *testing.T) {
 	})
 }
 
-func TestEveryConnTypeStaysUsableAfterAShutdownWithADoneContext(t *testing.T) {
+func TestEveryConnTypeShutsDownOnAShutdownWithADoneContext(t *testing.T) {
 	forEveryConnType(t, func(t *testing.T, c closable) {
+		read := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadFrom(make([]byte, 8))
+			read <- err
+		}()
+		require.Eventually(t, func() bool { return c.InFlight() == 1 }, bound, time.Millisecond)
 		done, cancel := context.WithCancel(context.Background())
 		cancel()
 		err := c.Shutdown(done)
-		require.ErrorIs(t, err, context.Canceled)
-		require.False(t, errors.Is(err, net.ErrClosed), "nothing was closed: %v", err)
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Millisecond)), "the conn is still open")
-		require.NoError(t, c.Close())
+		if err != nil {
+			require.ErrorIs(t, err, context.Canceled, "Shutdown returns at once, saying what is pending")
+		}
+		requireErrClosed(t, safeudp.Await(t, read, "the blocked read, after Shutdown with a done ctx"))
+		_, werr := c.WriteTo([]byte("x"), c.LocalAddr())
+		requireErrClosed(t, werr)
+		requireErrClosed(t, c.SetReadDeadline(time.Now()), "the conn is closed to new calls")
+		if err != nil {
+			require.NoError(t, c.Close(), "a later Close finishes the job and reports the outcome")
+		}
+		requireErrClosed(t, c.Close())
+		if _, ok := c.LocalAddr().(*net.UDPAddr); ok {
+			requireBindable(t, "udp4", c.LocalAddr().String())
+		}
 	})
 }
