@@ -164,10 +164,11 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 //
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the
-// same release and then returns an error wrapping net.ErrClosed, as a
-// second Close of a net conn does; if the release failed, that error also
-// wraps the first outcome (a *ReleaseError), so that errors.Is(err,
-// ErrHeldElsewhere) holds for it too. If a call never returns, Close never
+// same release and then returns an error wrapping [net.ErrClosed], as a
+// second Close of a net conn does, which also wraps the outcome if it was
+// an error: when a library closed the conn and dropped a [*ReleaseError],
+// a later Close still satisfies errors.Is(err, [ErrHeldElsewhere]). If a
+// call never returns, Close never
 // returns either; after 5 seconds it logs what it is waiting for (to the
 // ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
 // the wait. Close must not be called from inside a call on the same conn
@@ -176,19 +177,16 @@ func (c *core) Close() error {
 	return c.closeSequence(context.Background(), c, true)
 }
 
-// Shutdown is Close bounded by ctx, which also bounds the wait for a
-// transient holder of the socket (see Close). If ctx ends before the
-// underlying Close and the calls in flight have returned, Shutdown returns
-// an error that wraps ctx.Err() and says how many calls are still running;
-// the conn stays closed to new calls, and a later Close or Shutdown
-// finishes the job (and reports the outcome).
-//
-// Shutdown always shuts the conn down, as http.Server.Shutdown does: a ctx
-// that is already done bounds only the wait. New calls are refused, the
-// blocked ones unblocked and the underlying Close started at once; if the
-// drain or the release has not completed, Shutdown returns at once with
-// the error that wraps ctx.Err(). On a conn already released, Shutdown
-// returns what a later Close does (see Close).
+// Shutdown is Close bounded by ctx: it always shuts the conn down, as
+// Close does (new calls are refused, blocked calls unblocked, the
+// underlying conn closed), and ctx bounds only the wait for the calls in
+// flight, the underlying Close and the release (including the wait for a
+// transient holder, see Close). If ctx ends first, or is already done,
+// Shutdown returns at once with an error that wraps ctx.Err() and says
+// what is still pending (a release cut short also wraps the
+// [*ReleaseError] naming the holder); a later Close or Shutdown finishes
+// the job and reports the outcome. On a conn already released, Shutdown
+// returns what a later Close returns (see Close).
 func (c *core) Shutdown(ctx context.Context) error {
 	return c.shutdown(ctx, c)
 }
@@ -199,17 +197,28 @@ func (c *core) Shutdown(ctx context.Context) error {
 // Shutdown runs it aside so that its ctx bounds the wait.
 func (c *core) startClose(ctx context.Context) {
 	_ = c.pc.SetDeadline(pastDeadline)
-	if done := c.prepareRelease(); done != nil {
-		// prepareRelease holds the fork lock until the descriptor is
-		// closed. Only a conn ListenPacket opened gets here, and net's
-		// Close of it does not block: close inline.
-		c.closeUnderlying()
-		done()
-	} else if ctx.Done() == nil {
+	done := c.prepareRelease()
+	// A conn this package opened whose descriptor never left it (no
+	// Control, File or SyscallConn: the only ones that prepareRelease can
+	// hold the fork lock for) is closed inline: net's Close of it waits
+	// only for the calls it has just woken. So even a Shutdown with a
+	// done ctx closes it before it returns.
+	if done != nil || ctx.Done() == nil || !c.exposed.Load() {
 		c.closeUnderlying()
 	} else {
 		go c.closeUnderlying()
 	}
+	if done != nil {
+		done() // the descriptor is closed: let forks go on
+	}
+}
+
+// transientOnly reports whether err, from verifyReleased, says only that
+// transient holders still held the socket when the wait ended: no
+// long-lived holder, and the kernel's tables could be asked.
+func transientOnly(err error) bool {
+	var re *ReleaseError
+	return errors.As(err, &re) && re.Err == nil && !re.longLived()
 }
 
 // closeUnderlying closes the owned conn; it runs once, started by the
@@ -236,6 +245,9 @@ func unwrapOpError(err error) error {
 func (c *core) release(ctx context.Context) (attempts int, err error) {
 	if !c.sole { // the fast path: nothing but the conn's descriptor ever held it (see prepareRelease)
 		attempts, err = verifyReleased(ctx, c.releaseTarget())
+		if err != nil && ctx.Err() != nil && transientOnly(err) {
+			return attempts, &incompleteRelease{err: err}
+		}
 	}
 	if err != nil {
 		c.sockFile.close() // the file stays, its descriptors do not

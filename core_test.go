@@ -261,6 +261,20 @@ func TestShutdownBoundsTheWaitForACallThatNeverReturns(t *testing.T) {
 	requireErrClosed(t, c.Close(), "and a Close after that is a second Close")
 }
 
+func TestShutdownWithADoneContextStillShutsDown(t *testing.T) {
+	// As http.Server.Shutdown: a done ctx bounds only the wait. An idle
+	// conn that ListenPacket opened closes inline, so nothing is left to
+	// wait for and Shutdown reports the outcome.
+	c := listenUDP(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, c.Shutdown(ctx), "nothing was pending: the outcome is the release's")
+	_, err := c.WriteTo([]byte("x"), c.LocalAddr())
+	requireErrClosed(t, err)
+	requireBindable(t, "udp4", c.LocalAddr().String())
+	requireErrClosed(t, c.Close(), "a later Close is a second Close")
+}
+
 func TestShutdownReleasesLikeClose(t *testing.T) {
 	c := listenUDP(t)
 	go func() { _, _, _ = c.ReadFrom(make([]byte, 8)) }()

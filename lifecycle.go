@@ -42,17 +42,13 @@ type lifecycle struct {
 	underlyingClosed chan struct{}
 
 	// releaseSem is a context-aware mutex (weight 1) held by the closer
-	// that runs the release step after the drain; it guards that step.
-	// released is set, under releaseSem, once the release has run: every
-	// later closer gets net.ErrClosed, wrapping outcome too when it is not
-	// nil (see afterRelease).
+	// that runs the release step after the drain; it guards that step
+	// and outcome. released is set, under releaseSem, once the release has
+	// run to its end, after outcome is written: every later closer gets
+	// net.ErrClosed, wrapping outcome if it is not nil (see closedAgain).
 	releaseSem *semaphore.Weighted
+	outcome    error
 	released   atomic.Bool
-
-	// outcome is what the release step returned (nil: released), written
-	// once under releaseSem before released is set; read after released
-	// is seen set, so the atomic orders the two.
-	outcome error
 }
 
 // closeSteps are what a conn type plugs into its lifecycle.
@@ -65,11 +61,23 @@ type closeSteps interface {
 	// underlyingDone with its own ctx.
 	startClose(ctx context.Context)
 
-	// release runs once, after the drain, in the closer that holds
-	// releaseSem: it verifies the release and returns the outcome of
-	// closing, and how many times the kernel's tables were checked.
+	// release runs after the drain, in the closer that holds releaseSem:
+	// it verifies the release and returns the outcome of closing, and how
+	// many times the kernel's tables were checked. If ctx ended before the
+	// release could complete (a transient holder still there), it returns
+	// an *incompleteRelease and changes nothing: the next closer calls
+	// release again, with its own bound. Otherwise it runs once.
 	release(ctx context.Context) (attempts int, err error)
 }
+
+// incompleteRelease is what release returns when ctx ended while a
+// transient holder (a child between fork and exec) still held the socket:
+// err, the *ReleaseError that names it, is the closer's to report, and the
+// release is left to the next closer.
+type incompleteRelease struct{ err error }
+
+func (e *incompleteRelease) Error() string { return e.err.Error() }
+func (e *incompleteRelease) Unwrap() error { return e.err }
 
 func (l *lifecycle) initLifecycle(network string, laddr, raddr net.Addr, opened uintptr, log *slog.Logger) {
 	l.inflight.init()
@@ -125,30 +133,34 @@ func (l *lifecycle) closedIfClosing(op string, err error) error {
 
 // shutdown is Shutdown for the conn whose steps are s: see
 // UDPConn.Shutdown for the contract.
-//
-// A ctx already done bounds only the wait: the conn is shut all the same
-// (new calls refused, blocked ones unblocked, the underlying Close
-// started), as http.Server.Shutdown shuts before it waits.
 func (l *lifecycle) shutdown(ctx context.Context, s closeSteps) error {
 	if l.released.Load() {
-		return l.afterRelease()
+		return l.closedAgain()
 	}
 	return l.closeSequence(ctx, s, false)
 }
 
-// afterRelease is what a closer gets once the release has run: an error
-// wrapping net.ErrClosed, as a second Close of a net conn returns, and,
-// when the release failed (a *ReleaseError, say), that outcome too, so
-// that a caller whose first Close was made by a library that dropped its
-// error still learns it: errors.Is(err, net.ErrClosed) and
-// errors.Is(err, ErrHeldElsewhere) both hold then.
-func (l *lifecycle) afterRelease() error {
-	err := l.errClosed("close", l.raddr)
-	if l.outcome != nil {
-		err.(*net.OpError).Err = fmt.Errorf("%w (the first Close reported: %w)", net.ErrClosed, l.outcome)
+// closedAgain is what a Close or Shutdown gets once the release has run:
+// an error wrapping net.ErrClosed, as a second Close of a net conn
+// returns, and wrapping the outcome of closing too, if it was an error
+// (a *ReleaseError, say), so that a closer that did not report it (a
+// library closed the conn and dropped the error) still learns it.
+func (l *lifecycle) closedAgain() error {
+	if l.outcome == nil {
+		return l.errClosed("close", l.raddr)
 	}
-	return err
+	return &net.OpError{Op: "close", Net: l.network, Source: l.laddr, Addr: l.raddr,
+		Err: &closedError{outcome: l.outcome}}
 }
+
+// closedError is net.ErrClosed for a conn whose release failed: it wraps
+// both, and says what the release reported.
+type closedError struct{ outcome error }
+
+func (e *closedError) Error() string {
+	return net.ErrClosed.Error() + " (closing it reported: " + e.outcome.Error() + ")"
+}
+func (e *closedError) Unwrap() []error { return []error{net.ErrClosed, e.outcome} }
 
 // closeSequence refuses new calls, unblocks and closes, drains and
 // releases. Each step waits with ctx; a closer whose ctx ends leaves the
@@ -186,13 +198,17 @@ func (l *lifecycle) closeSequence(ctx context.Context, s closeSteps, logSlow boo
 	}
 	defer l.releaseSem.Release(1)
 	if l.released.Load() {
-		return l.afterRelease()
+		return l.closedAgain()
 	}
 	if l.trace {
 		l.log.LogAttrs(ctx, slog.LevelInfo, "safeudp: drained",
 			slog.String("network", l.network), slog.Any("addr", l.laddr), slog.Duration("took", time.Since(begun)))
 	}
 	attempts, err := s.release(ctx)
+	if inc, ok := err.(*incompleteRelease); ok {
+		return fmt.Errorf("safeudp: shutdown %s %v: the release has not completed; the conn is closed and a later Close or Shutdown finishes the job: %w (%w)",
+			l.network, l.laddr, ctx.Err(), inc.err)
+	}
 	l.outcome = err
 	l.released.Store(true)
 	if l.trace {

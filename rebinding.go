@@ -310,12 +310,13 @@ func (c *RebindingConn) Close() error {
 	return c.closeSequence(context.Background(), c, true)
 }
 
-// Shutdown is Close bounded by ctx, as UDPConn.Shutdown. If ctx ends
-// first, Shutdown returns an error wrapping ctx.Err(); the calls blocked
-// on the socket in service have been unblocked all the same, the conn
-// stays closed to new calls, and a later Close or Shutdown finishes the
-// job and reports the outcome. A ctx already done bounds only the wait:
-// the conn is shut down all the same, as UDPConn.Shutdown.
+// Shutdown is Close bounded by ctx, as [UDPConn.Shutdown]: it always
+// shuts the conn down (a Rebind in progress is cancelled, the calls
+// blocked on the socket in service are unblocked at once), and ctx bounds
+// only the wait. If ctx ends first, or is already done, Shutdown returns
+// an error wrapping ctx.Err(); the socket in service is closed all the
+// same, and a later Close or Shutdown waits for it and reports the
+// outcome.
 func (c *RebindingConn) Shutdown(ctx context.Context) error {
 	return c.shutdown(ctx, c)
 }
@@ -332,7 +333,7 @@ func (c *RebindingConn) startClose(ctx context.Context) {
 	c.optMu.Lock()
 	_ = c.cur.Load().uc.SetDeadline(pastDeadline)
 	c.optMu.Unlock()
-	if err := c.sem.Acquire(ctx, 1); err != nil {
+	if !c.sem.TryAcquire(1) && c.sem.Acquire(ctx, 1) != nil { // TryAcquire: a done ctx still gets a free sem
 		go func() {
 			_ = c.sem.Acquire(context.Background(), 1) // a cancelled Rebind lets go within its bounded swap
 			c.closeSocket(context.Background())

@@ -56,7 +56,9 @@ import (
 // The returned conn is always the one to use from now on, so
 // "pc, err = safeudp.Rebind(ctx, pc)" loses nothing. On failure it is:
 //   - pc itself, open and usable, when nothing was closed: ctx was already
-//     done when Rebind was called, pc was refused (see above), or pc is a
+//     done when Rebind was called (a Rebind is not a stop path: unlike
+//     Shutdown, which always shuts down, a Rebind out of time leaves pc in
+//     service), pc was refused (see above), or pc is a
 //     *RebindingConn whose rebind failed but which is still open (its
 //     Rebind says what it kept in service).
 //   - nil when pc is closed: it was already closed (the error then wraps

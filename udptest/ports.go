@@ -17,10 +17,6 @@ import (
 // at before it gives up.
 const maxPortTries = 4096
 
-// releaseWait bounds how long a reservation's cleanup waits for its port
-// to become free again; a variable so that tests can shorten it.
-var releaseWait = 5 * time.Second
-
 // reservations holds the lock of every port this process has reserved and
 // not yet returned, so that VerifyNone does not count the lock files'
 // descriptors as leaks.
@@ -31,10 +27,31 @@ var reservations struct {
 
 // ReservePort returns a UDP port outside the ephemeral range that is free
 // on both 127.0.0.1 and ::1, for a test that must bind, close and bind again
-// a port it knows in advance. It is ReservePorts(t, 1)[0].
-func ReservePort(t TB) int {
+// a port it knows in advance. It is ReservePorts(t, 1, opts...)[0]: its
+// failures are reported at the caller's line.
+func ReservePort(t TB, opts ...Option) int {
 	t.Helper()
-	return ReservePorts(t, 1)[0]
+	return ReservePorts(t, 1, opts...)[0]
+}
+
+// ReserveAddr returns a loopback address with a port reserved as
+// ReservePort reserves it, ready for ListenPacket or DialUDP:
+// "127.0.0.1:N" for "udp4", "[::1]:N" for "udp6", and "127.0.0.1:N" for
+// "udp", as Listen binds "udp" on 127.0.0.1 (a "udp" socket on it is an
+// IPv4 socket; the port is free on ::1 too, so the test may also bind
+// "[::1]:N" itself). It panics for any other network.
+func ReserveAddr(t TB, network string, opts ...Option) string {
+	t.Helper()
+	var host string
+	switch network {
+	case "udp", "udp4":
+		host = "127.0.0.1"
+	case "udp6":
+		host = "::1"
+	default:
+		panic(fmt.Sprintf(`udptest: ReserveAddr of unsupported network %q: use "udp", "udp4" or "udp6"`, network))
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ReservePort(t, opts...)))
 }
 
 // ReservePorts returns n distinct UDP ports outside the ephemeral range of
@@ -61,20 +78,23 @@ func ReservePort(t TB) int {
 // other systems the lock covers this process only.
 //
 // At cleanup, each port goes back to the pool only once it can be bound
-// again on 127.0.0.1 and ::1: the cleanup waits up to 5 seconds for that
-// and fails the test if the port is still bound, since the code under test
-// then left a socket open. Cleanups run last-in first-out, so call
+// again on 127.0.0.1 and ::1: the cleanup waits up to MaxWait (5 seconds
+// unless an option says otherwise) for that and fails the test if the port
+// is still bound, since the code under test then left a socket open. Of
+// opts, only MaxWait applies. Failures are reported at the caller's line,
+// the cleanup's too. Cleanups run last-in first-out, so call
 // ReservePorts before opening conns on its ports.
 //
 // ReservePorts fails the test with t.Fatalf if it cannot take a lock (the
 // directory cannot be made, or is refused) or cannot find n free ports, so
 // it must be called from the goroutine running the test. It panics if n is
 // less than 1.
-func ReservePorts(t TB, n int) []int {
+func ReservePorts(t TB, n int, opts ...Option) []int {
 	t.Helper()
 	if n < 1 {
 		panic(fmt.Sprintf("udptest: ReservePorts of %d ports", n))
 	}
+	wait := buildOpts(opts...).maxWait
 	candidates := portCandidates()
 	total := 0
 	for _, r := range candidates {
@@ -104,7 +124,10 @@ func ReservePorts(t TB, n int) []int {
 		}
 		holdPort(port, lk)
 		ports = append(ports, port)
-		t.Cleanup(func() { returnPort(t, port) })
+		t.Cleanup(func() {
+			t.Helper() // reported where ReservePorts was called
+			returnPort(t, port, wait)
+		})
 	}
 	if len(ports) < n {
 		t.Fatalf("udptest: ReservePorts(%d): found only %d free ports after %d tries in %v (last error: %v); "+
@@ -198,9 +221,9 @@ func holdPort(port int, lk portLock) {
 // returnPort waits until port can be bound again, then unlocks it; if the
 // port stays bound, the test fails, and the port is unlocked all the same
 // (the next ReservePorts checks that a port is free before handing it out).
-func returnPort(t TB, port int) {
+func returnPort(t TB, port int, wait time.Duration) {
 	t.Helper()
-	err := waitPortFree(port, releaseWait)
+	err := waitPortFree(port, wait)
 	reservations.mu.Lock()
 	lk := reservations.ports[port]
 	delete(reservations.ports, port)
@@ -209,7 +232,7 @@ func returnPort(t TB, port int) {
 	if err != nil {
 		t.Errorf("udptest: reserved port %d is still bound %v after the test ended: %v; "+
 			"close every conn on it (and every File() copy or child process holding one) before the test ends",
-			port, releaseWait, err)
+			port, wait, err)
 	}
 }
 

@@ -64,16 +64,14 @@ func TestReservedPortIsLockedUntilCleanup(t *testing.T) {
 }
 
 func TestReservePortCleanupFailsWhileThePortIsStillBound(t *testing.T) {
-	defer func(d time.Duration) { releaseWait = d }(releaseWait)
-	releaseWait = 50 * time.Millisecond
 	ft := new(fakeTB)
-	port := ReservePort(ft)
+	port := ReservePort(ft, MaxWait(50*time.Millisecond))
 	pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	require.NoError(t, err)
 	ft.cleanup()
 	errs := ft.errs()
 	require.Len(t, errs, 1)
-	assert.Contains(t, errs[0], fmt.Sprintf("reserved port %d is still bound", port))
+	assert.Contains(t, errs[0], fmt.Sprintf("reserved port %d is still bound 50ms", port), "the wait follows MaxWait")
 	require.NoError(t, pc.Close())
 	lk, ok, err := lockPort(port)
 	require.NoError(t, err)
@@ -94,7 +92,7 @@ func TestReservePortCleanupPassesOnceThePortIsClosed(t *testing.T) {
 	require.NoError(t, pc.Close())
 	select {
 	case <-done:
-	case <-time.After(2 * releaseWait):
+	case <-time.After(2 * defaultMaxWait):
 		t.Fatal("the cleanup did not return")
 	}
 	assert.Empty(t, ft.errs())

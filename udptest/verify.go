@@ -20,7 +20,9 @@ import (
 // still unwinding after a Close.
 const defaultMaxWait = 5 * time.Second
 
-// An Option changes what VerifyNone and VerifyTestMain check.
+// An Option changes what VerifyNone and VerifyTestMain check, and how
+// long the cleanup of ReservePorts waits (MaxWait, the one option it
+// uses).
 type Option interface {
 	apply(*options)
 }
@@ -59,8 +61,10 @@ func Goleak(opts ...goleak.Option) Option {
 
 // MaxWait sets how long the checks keep looking while something they would
 // report is still going away (a conn whose Close is in progress, a
-// goroutine that is unwinding). The default is 5 seconds; a check that
-// passes returns as soon as it passes, whatever the wait.
+// goroutine that is unwinding), and how long the cleanup of ReservePort,
+// ReservePorts and ReserveAddr waits for a reserved port to be free again.
+// The default is 5 seconds; a check that passes returns as soon as it
+// passes, whatever the wait.
 func MaxWait(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.maxWait = d })
 }
