@@ -80,8 +80,8 @@ func (c *core) identity() *sockdiag.Socket {
 
 func (*core) isSafeUDP() {}
 
-// ReadFrom reads a packet from the conn, as net.PacketConn.ReadFrom. It
-// fails with net.ErrClosed once Close has begun.
+// ReadFrom reads a packet from the conn, as [net.PacketConn.ReadFrom]. It
+// fails with [net.ErrClosed] once Close has begun.
 func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
 	if !c.inflight.acquire() {
 		return 0, nil, c.errClosed("read", c.raddr)
@@ -91,8 +91,8 @@ func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, addr, c.interrupted("read", err)
 }
 
-// WriteTo writes a packet to addr, as net.PacketConn.WriteTo. It fails
-// with net.ErrClosed once Close has begun.
+// WriteTo writes a packet to addr, as [net.PacketConn.WriteTo]. It fails
+// with [net.ErrClosed] once Close has begun.
 func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", addr)
@@ -103,20 +103,20 @@ func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 }
 
 // SetDeadline sets the read and write deadlines, as
-// net.PacketConn.SetDeadline. Once Close has begun it fails with
-// net.ErrClosed: a deadline can never be re-armed on a closing conn.
+// [net.PacketConn.SetDeadline]. Once Close has begun it fails with
+// [net.ErrClosed]: a deadline can never be re-armed on a closing conn.
 func (c *core) SetDeadline(t time.Time) error {
 	return c.setDeadline(t, c.pc.SetDeadline)
 }
 
 // SetReadDeadline sets the read deadline, as
-// net.PacketConn.SetReadDeadline; see SetDeadline for Close.
+// [net.PacketConn.SetReadDeadline]; see SetDeadline for Close.
 func (c *core) SetReadDeadline(t time.Time) error {
 	return c.setDeadline(t, c.pc.SetReadDeadline)
 }
 
 // SetWriteDeadline sets the write deadline, as
-// net.PacketConn.SetWriteDeadline; see SetDeadline for Close.
+// [net.PacketConn.SetWriteDeadline]; see SetDeadline for Close.
 func (c *core) SetWriteDeadline(t time.Time) error {
 	return c.setDeadline(t, c.pc.SetWriteDeadline)
 }
@@ -138,23 +138,23 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 }
 
 // Close closes the conn. Calls that begin after Close has begun fail at
-// once with an error wrapping net.ErrClosed; calls blocked in the
+// once with an error wrapping [net.ErrClosed]; calls blocked in the
 // underlying conn are unblocked (by closing it and by pushing its deadlines
 // into the past); Close returns only after every call has returned, the
 // underlying Close has returned, and the socket is released.
 //
 // On Linux, Close then makes sure the socket is gone: either nothing but
-// its own descriptor can ever have held it (a socket ListenPacket opened
+// its own descriptor can ever have held it (a socket [ListenPacket] opened
 // without a Control, never exposed through File or SyscallConn, in a
 // process with no child:
 // one waitid), or the kernel says so (a sock_diag lookup, a few
 // microseconds). A child process between fork and
 // exec, which holds a copy of every descriptor until exec, is waited out
-// for up to ListenConfig.ReleaseTimeout (1s by default). A holder that will
+// for up to [ListenConfig.ReleaseTimeout] (1s by default). A holder that will
 // not let go by itself (an open File() copy, another descriptor of the
 // socket, a process the socket was handed to) is reported at once: the
-// error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
-// and ErrHeldElsewhere for such long-lived holders. The conn is closed all
+// error is a [*ReleaseError] naming the holders, wrapping [ErrNotReleased],
+// and [ErrHeldElsewhere] for such long-lived holders. The conn is closed all
 // the same. If the kernel's tables cannot be asked, Close does not claim
 // the release: the *ReleaseError's Err says why. The README lists what the
 // check cannot see (a fork by C code that forks again without exec, a
@@ -170,7 +170,7 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // a later Close still satisfies errors.Is(err, [ErrHeldElsewhere]). If a
 // call never returns, Close never
 // returns either; after 5 seconds it logs what it is waiting for (to the
-// ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
+// [ListenConfig]'s Logger, or slog's default logger). Use Shutdown to bound
 // the wait. Close must not be called from inside a call on the same conn
 // (a RawConn callback, say): it would wait for itself.
 func (c *core) Close() error {

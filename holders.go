@@ -10,10 +10,10 @@ import (
 // ErrNotReleased is wrapped by the error of a Close or Shutdown whose
 // socket the kernel still holds when Close returns (the address cannot be
 // bound again yet), or whose release could not be verified. The error is a
-// *ReleaseError that names the holders.
+// [*ReleaseError] that names the holders.
 var ErrNotReleased = errors.New("safeudp: socket not released")
 
-// ErrHeldElsewhere is wrapped, together with ErrNotReleased, by the error
+// ErrHeldElsewhere is wrapped, together with [ErrNotReleased], by the error
 // of a Close or Shutdown whose socket is still held by a long-lived holder:
 // an open File() copy, another descriptor of this process, or another
 // process (a child that has exec'd with the socket in ExtraFiles, or a
@@ -43,14 +43,14 @@ const (
 	// HolderForking is a child of this process that holds the socket only
 	// in a close-on-exec descriptor: it is between fork and exec, and lets
 	// go at exec. It is the one transient holder, which Close and
-	// ListenPacket wait out.
+	// [ListenPacket] wait out.
 	HolderForking
 	// HolderUnseen is a socket that the kernel still has but that no
 	// readable descriptor shows: it is being closed (the last descriptor
 	// went away a moment ago), or in flight in a unix socket message, or
 	// held by a process in another pid namespace (a container that shares
 	// the network namespace), or by a process whose descriptors cannot be
-	// read (then Err says which processes). Close and ListenPacket wait
+	// read (then Err says which processes). Close and [ListenPacket] wait
 	// for it only briefly: once a second look at /proc, about 20 ms
 	// later, still shows no descriptor, Err says so and the holder is
 	// long-lived.
@@ -74,8 +74,8 @@ func (k HolderKind) String() string {
 	return fmt.Sprintf("HolderKind(%d)", k)
 }
 
-// Holder is something that holds a socket, as reported by Holders and in
-// the errors of Close and ListenPacket.
+// Holder is something that holds a socket, as reported by [Holders] and in
+// the errors of Close and [ListenPacket].
 type Holder struct {
 	Kind    HolderKind
 	PID     int    // process holding the socket; 0 if not known
@@ -85,7 +85,7 @@ type Holder struct {
 	Addr    string // the address the socket is bound to (a wildcard bind blocks a specific address on its port)
 
 	// For sockets opened through safeudp in this process: where the conn
-	// was opened (file:line of the caller of ListenPacket or Wrap), and
+	// was opened (file:line of the caller of [ListenPacket] or [Wrap]), and
 	// for a File() copy, where File was called.
 	OpenedAt string
 	CopiedAt string
@@ -214,8 +214,8 @@ func joinHolders(hs []Holder) string {
 
 // ReleaseError is the error of a Close or Shutdown whose socket the kernel
 // still holds, or whose release could not be verified (Err says why). It
-// wraps ErrNotReleased, and ErrHeldElsewhere too when a holder is
-// long-lived (see Holder.Transient).
+// wraps [ErrNotReleased], and [ErrHeldElsewhere] too when a holder is
+// long-lived (see [Holder.Transient]).
 type ReleaseError struct {
 	Network  string
 	Addr     string
@@ -259,8 +259,8 @@ func (e *ReleaseError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrNotReleased) hold, and errors.Is(err,
-// ErrHeldElsewhere) when a holder is long-lived.
+// Is makes errors.Is(err, [ErrNotReleased]) hold, and errors.Is(err,
+// [ErrHeldElsewhere]) when a holder is long-lived.
 func (e *ReleaseError) Is(target error) bool {
 	return target == ErrNotReleased || (target == ErrHeldElsewhere && e.longLived())
 }
@@ -268,9 +268,9 @@ func (e *ReleaseError) Is(target error) bool {
 // Unwrap returns Err, why the release could not be verified, or nil.
 func (e *ReleaseError) Unwrap() error { return e.Err }
 
-// AddrInUseError replaces the Err of the *net.OpError that ListenPacket
+// AddrInUseError replaces the Err of the [*net.OpError] that [ListenPacket]
 // returns when the address is in use, to name the holders. It unwraps to
-// the original error, so errors.Is(err, syscall.EADDRINUSE) still holds.
+// the original error, so errors.Is(err, [syscall.EADDRINUSE]) still holds.
 type AddrInUseError struct {
 	Err     error    // the original error: an *os.SyscallError wrapping EADDRINUSE
 	Holders []Holder // what held the address at the last look; may be empty

@@ -7,11 +7,11 @@ import (
 	"syscall"
 )
 
-// UDPConn is a *net.UDPConn whose Close drains every call in flight and
+// UDPConn is a [*net.UDPConn] whose Close drains every call in flight and
 // releases the socket. It has the whole method set of *net.UDPConn, each
 // method behaving as net's, and every call is tracked: once Close or
-// Shutdown has begun, a new call fails at once with a *net.OpError wrapping
-// net.ErrClosed, and Close returns only after every call has returned.
+// Shutdown has begun, a new call fails at once with a [*net.OpError] wrapping
+// [net.ErrClosed], and Close returns only after every call has returned.
 //
 // Multiple goroutines may invoke methods on a UDPConn simultaneously.
 //
@@ -20,7 +20,7 @@ import (
 // quic-go reads through a conn's own ReadBatch when it has one, so its
 // reads stay tracked.
 //
-// SyscallConn returns a syscall.RawConn whose Control, Read and Write are
+// SyscallConn returns a [syscall.RawConn] whose Control, Read and Write are
 // tracked too, so code that reads the descriptor through it (for example
 // golang.org/x/net/ipv4) is drained by Close like any other call. File
 // returns a duplicate descriptor, as net's does: the socket stays bound
@@ -52,7 +52,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 }
 
 // ReadMsgUDP reads a message and its out-of-band data, as
-// net.UDPConn.ReadMsgUDP.
+// [net.UDPConn.ReadMsgUDP].
 func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
 	if !c.inflight.acquire() {
 		return 0, 0, 0, nil, c.errClosed("read", c.raddr)
@@ -93,7 +93,7 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
 // WriteMsgUDP writes a message with out-of-band data, as
-// net.UDPConn.WriteMsgUDP.
+// [net.UDPConn.WriteMsgUDP].
 func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
 	if !c.inflight.acquire() {
 		return 0, 0, c.errClosed("write", addr)
@@ -113,7 +113,7 @@ func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oo
 	return n, oobn, c.interrupted("write", err)
 }
 
-// Read reads from a connected conn, as net.UDPConn.Read.
+// Read reads from a connected conn, as [net.UDPConn.Read].
 func (c *UDPConn) Read(b []byte) (int, error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("read", c.raddr)
@@ -123,7 +123,7 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 	return n, c.interrupted("read", err)
 }
 
-// Write writes to a connected conn, as net.UDPConn.Write.
+// Write writes to a connected conn, as [net.UDPConn.Write].
 func (c *UDPConn) Write(b []byte) (int, error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", c.raddr)
@@ -138,13 +138,13 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 func (c *UDPConn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetReadBuffer sets the size of the socket's receive buffer, as
-// net.UDPConn.SetReadBuffer.
+// [net.UDPConn.SetReadBuffer].
 func (c *UDPConn) SetReadBuffer(bytes int) error {
 	return c.setBuffer(bytes, c.uc.SetReadBuffer)
 }
 
 // SetWriteBuffer sets the size of the socket's send buffer, as
-// net.UDPConn.SetWriteBuffer.
+// [net.UDPConn.SetWriteBuffer].
 func (c *UDPConn) SetWriteBuffer(bytes int) error {
 	return c.setBuffer(bytes, c.uc.SetWriteBuffer)
 }
@@ -156,12 +156,12 @@ func (c *UDPConn) SyscallConn() (syscall.RawConn, error) {
 	return c.syscallConn(c.uc)
 }
 
-// File returns a copy of the underlying socket, as net.UDPConn.File. The
+// File returns a copy of the underlying socket, as [net.UDPConn.File]. The
 // copy is the caller's to close, and the address stays bound until it is
 // closed, whatever Close does to c. The conn remembers the copy (weakly: a
 // dropped copy is still closed by its finalizer) and where File was
 // called: a Close while the copy is open returns an error wrapping
-// ErrHeldElsewhere that says so. Do not call Fd on the copy while c is in
+// [ErrHeldElsewhere] that says so. Do not call Fd on the copy while c is in
 // use: it puts the shared socket in blocking mode (golang/go#29277).
 func (c *UDPConn) File() (*os.File, error) {
 	return c.fileCopy(c.uc.File)

@@ -27,7 +27,7 @@ var (
 	_ TB = (*testing.F)(nil)
 )
 
-// Listen returns a safeudp conn (see safeudp.ListenPacket) for network,
+// Listen returns a safeudp conn (see [safeudp.ListenPacket]) for network,
 // bound on loopback to a free port: "udp" and "udp4" on 127.0.0.1:0, "udp6"
 // on [::1]:0. For "unixgram" the socket is a file in a fresh temporary
 // directory whose path fits the 108-byte limit of socket names.
@@ -35,7 +35,7 @@ var (
 // The conn is closed at t.Cleanup, and the test fails with whatever error
 // that Close returns (on Linux, when the kernel still holds the socket,
 // for example through a File copy or a child process that inherited the
-// descriptor, the error names the holder). An error wrapping net.ErrClosed
+// descriptor, the error names the holder). An error wrapping [net.ErrClosed]
 // is not reported: it means the test closed the conn itself, and saw the
 // outcome of that Close.
 // The temporary directory of a unixgram socket is removed after the close;
