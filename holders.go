@@ -77,6 +77,8 @@ func (k HolderKind) String() string {
 // Holder is something that holds a socket, as reported by [Holders] and in
 // the errors of Close and [ListenPacket].
 type Holder struct {
+	// Kind says what the holder is (a process, a File() copy, a child
+	// between fork and exec, ...); see [HolderKind] and [Holder.Transient].
 	Kind    HolderKind
 	PID     int    // process holding the socket; 0 if not known
 	FD      int    // descriptor number in that process; -1 if not known
@@ -84,10 +86,14 @@ type Holder struct {
 	Inode   uint64 // the socket's inode; 0 if not known
 	Addr    string // the address the socket is bound to (a wildcard bind blocks a specific address on its port)
 
-	// For sockets opened through safeudp in this process: where the conn
-	// was opened (file:line of the caller of [ListenPacket] or [Wrap]), and
-	// for a File() copy, where File was called.
+	// OpenedAt is, for a socket opened through safeudp in this process,
+	// where its conn was opened: file:line of the caller of [ListenPacket]
+	// (or another constructor) or [Wrap]. Empty otherwise.
 	OpenedAt string
+
+	// CopiedAt is, for a [HolderFileCopy], where the copy was made:
+	// file:line of the caller of File. Its OpenedAt still says where the
+	// conn it was copied from was opened. Empty for any other holder.
 	CopiedAt string
 
 	// Dropped is set on a File() copy that was dropped without Close: it
@@ -217,8 +223,8 @@ func joinHolders(hs []Holder) string {
 // wraps [ErrNotReleased], and [ErrHeldElsewhere] too when a holder is
 // long-lived (see [Holder.Transient]).
 type ReleaseError struct {
-	Network  string
-	Addr     string
+	Network  string        // the conn's network: "udp", "udp4", "udp6" or "unixgram"
+	Addr     string        // the conn's local address (host:port, or the socket's path)
 	Holders  []Holder      // what held the socket at the last look; may be empty
 	Waited   time.Duration // how long Close waited once it found the socket held; 0 when reported at the first look
 	Attempts int           // how many times the kernel's tables were checked

@@ -14,9 +14,17 @@ import (
 // TB is the part of testing.TB that the helpers of this package use.
 // *testing.T, *testing.B and *testing.F satisfy it.
 type TB interface {
+	// Helper marks the calling function as a test helper, so that
+	// failures are reported at its caller's line, as testing.T.Helper.
 	Helper()
+	// Cleanup registers a function to run when the test ends, as
+	// testing.T.Cleanup: last-in first-out.
 	Cleanup(func())
+	// Errorf reports a failure and lets the test go on, as
+	// testing.T.Errorf.
 	Errorf(format string, args ...any)
+	// Fatalf reports a failure and stops the test, as testing.T.Fatalf:
+	// it must be called from the goroutine running the test.
 	Fatalf(format string, args ...any)
 }
 
