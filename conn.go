@@ -54,6 +54,17 @@ func wrap(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) n
 
 // Conn is what every conn returned by this package has beyond
 // [net.PacketConn].
+//
+// Conn is sealed (it has an unexported method): a value of type Conn is a
+// conn of this package, with its Close guarantee, and [Wrap] and [Rebind]
+// rely on that to recognise one. A type of your own that wraps a safeudp
+// conn should not be taken for one; to accept both, declare the interface
+// you need, which every conn of this package satisfies:
+//
+//	type shutdowner interface {
+//		net.PacketConn
+//		Shutdown(ctx context.Context) error
+//	}
 type Conn interface {
 	net.PacketConn
 
