@@ -29,7 +29,7 @@
 // [*ReleaseError]; a bind that finds the address in use waits out such
 // children for up to 250 ms and otherwise names the holders in an
 // [*AddrInUseError]; a [RebindingConn] swaps its socket losing no
-// datagram.
+// datagram that the receive buffers can hold.
 //
 // macOS, FreeBSD and Windows: the release is not verified (Close's
 // guarantee is the drain and the underlying Close), a child between fork
