@@ -121,11 +121,22 @@ func holdersOf(ino uint64, addr, asked string, scan procfd.Scan) []Holder {
 	var out []Holder
 	for _, r := range refs {
 		h := Holder{Kind: HolderProcess, PID: r.PID, FD: r.FD, Command: procfd.Comm(procRoot, r.PID), Inode: ino, Addr: addr, asked: asked}
+		ppid := -1
+		if r.PID != self {
+			ppid = procfd.Parent(procRoot, r.PID)
+		}
 		switch {
 		case r.PID == self:
 			h.self = true
 			classifyOwn(&h)
-		case procfd.Parent(procRoot, r.PID) == self:
+		case ppid == 0 && h.Command == "":
+			// The process went away after the scan saw its descriptor
+			// (a child that exec'd or exited meanwhile): that descriptor
+			// no longer holds the socket. What still does, if anything,
+			// no readable descriptor shows: a transient HolderUnseen,
+			// which the next look classifies again.
+			h = Holder{Kind: HolderUnseen, FD: -1, Inode: ino, Addr: addr, asked: asked}
+		case ppid == self:
 			// A child keeps across exec only what is not close-on-exec:
 			// anything else it holds between fork and exec, and drops
 			// at exec.
