@@ -43,14 +43,14 @@ const (
 	// HolderForking is a child of this process that holds the socket only
 	// in a close-on-exec descriptor: it is between fork and exec, and lets
 	// go at exec. It is the one transient holder, which Close and
-	// [ListenPacket] wait out.
+	// ListenPacket wait out.
 	HolderForking
 	// HolderUnseen is a socket that the kernel still has but that no
 	// readable descriptor shows: it is being closed (the last descriptor
 	// went away a moment ago), or in flight in a unix socket message, or
 	// held by a process in another pid namespace (a container that shares
 	// the network namespace), or by a process whose descriptors cannot be
-	// read (then Err says which processes). Close and [ListenPacket] wait
+	// read (then Err says which processes). Close and ListenPacket wait
 	// for it only briefly: once a second look at /proc, about 20 ms
 	// later, still shows no descriptor, Err says so and the holder is
 	// long-lived.
@@ -78,7 +78,7 @@ func (k HolderKind) String() string {
 // the errors of Close and [ListenPacket].
 type Holder struct {
 	// Kind says what the holder is (a process, a File() copy, a child
-	// between fork and exec, ...); see [HolderKind] and [Holder.Transient].
+	// between fork and exec, ...); see HolderKind and Holder.Transient.
 	Kind    HolderKind
 	PID     int    // process holding the socket; 0 if not known
 	FD      int    // descriptor number in that process; -1 if not known
@@ -87,11 +87,11 @@ type Holder struct {
 	Addr    string // the address the socket is bound to (a wildcard bind blocks a specific address on its port)
 
 	// OpenedAt is, for a socket opened through safeudp in this process,
-	// where its conn was opened: file:line of the caller of [ListenPacket]
-	// (or another constructor) or [Wrap]. Empty otherwise.
+	// where its conn was opened: file:line of the caller of ListenPacket
+	// (or another constructor) or Wrap. Empty otherwise.
 	OpenedAt string
 
-	// CopiedAt is, for a [HolderFileCopy], where the copy was made:
+	// CopiedAt is, for a HolderFileCopy, where the copy was made:
 	// file:line of the caller of File. Its OpenedAt still says where the
 	// conn it was copied from was opened. Empty for any other holder.
 	CopiedAt string

@@ -17,9 +17,9 @@ const supportedNetworks = `"udp", "udp4", "udp6" and "unixgram"`
 // ListenConfig may be reused and used from several goroutines.
 type ListenConfig struct {
 	// Control, if not nil, is called after the socket is created and
-	// before it is bound, exactly as [net.ListenConfig.Control]. Socket
+	// before it is bound, exactly as net.ListenConfig.Control. Socket
 	// options such as SO_REUSEPORT are the caller's choice: safeudp never
-	// sets them on its own, except a [RebindingConn] on Linux, on its own
+	// sets them on its own, except a RebindingConn on Linux, on its own
 	// sockets, for each bind of its Rebind only.
 	Control func(network, address string, c syscall.RawConn) error
 
