@@ -62,11 +62,11 @@ func (c *UDPConn) batchConn() batchConn {
 // On Linux ReadBatch is one recvmmsg system call. On the BSDs, darwin and
 // other Unix systems x/net reads one datagram per call (n is at most 1),
 // so loop on n as you would on Linux. On Windows x/net implements neither
-// batch call: they fail with a *net.OpError wrapping its "not
+// batch call: they fail with a [*net.OpError] wrapping its "not
 // implemented" error.
 //
 // ReadBatch is tracked like every other call: once Close or Shutdown has
-// begun it fails at once with a *net.OpError wrapping net.ErrClosed, a
+// begun it fails at once with a *net.OpError wrapping [net.ErrClosed], a
 // ReadBatch blocked when Close begins returns with such an error, and
 // Close returns only after it has returned. An empty ms reads nothing and
 // returns 0 and a nil error on an open conn. Errors of the read itself are

@@ -13,10 +13,10 @@ import (
 // returned conn, not pc, from then on; calls made on pc directly are not
 // tracked.
 //
-// A *net.UDPConn comes back as a *UDPConn, a *net.UnixConn as a *UnixConn
+// A [*net.UDPConn] comes back as a [*UDPConn], a [*net.UnixConn] as a [*UnixConn]
 // (its socket file, which safeudp did not create, is never removed), and
-// any other conn as a *PacketConn, which has only the methods of
-// net.PacketConn plus Shutdown and InFlight: optional-interface assertions
+// any other conn as a [*PacketConn], which has only the methods of
+// [net.PacketConn] plus Shutdown and InFlight: optional-interface assertions
 // on it answer truthfully. A conn that safeudp already returned comes back
 // unchanged. Wrap panics if pc is nil.
 func Wrap(pc net.PacketConn) net.PacketConn {
@@ -53,7 +53,18 @@ func wrap(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) n
 }
 
 // Conn is what every conn returned by this package has beyond
-// net.PacketConn.
+// [net.PacketConn].
+//
+// Conn is sealed (it has an unexported method): a value of type Conn is a
+// conn of this package, with its Close guarantee, and [Wrap] and [Rebind]
+// rely on that to recognise one. A type of your own that wraps a safeudp
+// conn should not be taken for one; to accept both, declare the interface
+// you need, which every conn of this package satisfies:
+//
+//	type shutdowner interface {
+//		net.PacketConn
+//		Shutdown(ctx context.Context) error
+//	}
 type Conn interface {
 	net.PacketConn
 
@@ -73,12 +84,12 @@ var (
 	_ Conn = (*PacketConn)(nil)
 )
 
-// PacketConn is a net.PacketConn taken over by Wrap whose concrete type
+// PacketConn is a [net.PacketConn] taken over by [Wrap] whose concrete type
 // safeudp does not know. It has the methods of net.PacketConn, Shutdown
 // and InFlight, and nothing else, whatever the wrapped conn has.
 //
 // Multiple goroutines may invoke methods on a PacketConn simultaneously.
-// Close and Shutdown behave as documented on UDPConn.
+// Close and Shutdown behave as documented on [UDPConn].
 type PacketConn struct {
 	core
 }

@@ -80,8 +80,8 @@ func (c *core) identity() *sockdiag.Socket {
 
 func (*core) isSafeUDP() {}
 
-// ReadFrom reads a packet from the conn, as net.PacketConn.ReadFrom. It
-// fails with net.ErrClosed once Close has begun.
+// ReadFrom reads a packet from the conn, as [net.PacketConn.ReadFrom]. It
+// fails with [net.ErrClosed] once Close has begun.
 func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
 	if !c.inflight.acquire() {
 		return 0, nil, c.errClosed("read", c.raddr)
@@ -91,8 +91,8 @@ func (c *core) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, addr, c.interrupted("read", err)
 }
 
-// WriteTo writes a packet to addr, as net.PacketConn.WriteTo. It fails
-// with net.ErrClosed once Close has begun.
+// WriteTo writes a packet to addr, as [net.PacketConn.WriteTo]. It fails
+// with [net.ErrClosed] once Close has begun.
 func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", addr)
@@ -103,20 +103,20 @@ func (c *core) WriteTo(b []byte, addr net.Addr) (int, error) {
 }
 
 // SetDeadline sets the read and write deadlines, as
-// net.PacketConn.SetDeadline. Once Close has begun it fails with
-// net.ErrClosed: a deadline can never be re-armed on a closing conn.
+// [net.PacketConn.SetDeadline]. Once Close has begun it fails with
+// [net.ErrClosed]: a deadline can never be re-armed on a closing conn.
 func (c *core) SetDeadline(t time.Time) error {
 	return c.setDeadline(t, c.pc.SetDeadline)
 }
 
 // SetReadDeadline sets the read deadline, as
-// net.PacketConn.SetReadDeadline; see SetDeadline for Close.
+// [net.PacketConn.SetReadDeadline]; see SetDeadline for Close.
 func (c *core) SetReadDeadline(t time.Time) error {
 	return c.setDeadline(t, c.pc.SetReadDeadline)
 }
 
 // SetWriteDeadline sets the write deadline, as
-// net.PacketConn.SetWriteDeadline; see SetDeadline for Close.
+// [net.PacketConn.SetWriteDeadline]; see SetDeadline for Close.
 func (c *core) SetWriteDeadline(t time.Time) error {
 	return c.setDeadline(t, c.pc.SetWriteDeadline)
 }
@@ -137,56 +137,15 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 	return err
 }
 
-// Close closes the conn. Calls that begin after Close has begun fail at
-// once with an error wrapping net.ErrClosed; calls blocked in the
-// underlying conn are unblocked (by closing it and by pushing its deadlines
-// into the past); Close returns only after every call has returned, the
-// underlying Close has returned, and the socket is released.
-//
-// On Linux, Close then makes sure the socket is gone: either nothing but
-// its own descriptor can ever have held it (a socket ListenPacket opened
-// without a Control, never exposed through File or SyscallConn, in a
-// process with no child:
-// one waitid), or the kernel says so (a sock_diag lookup, a few
-// microseconds). A child process between fork and
-// exec, which holds a copy of every descriptor until exec, is waited out
-// for up to ListenConfig.ReleaseTimeout (1s by default). A holder that will
-// not let go by itself (an open File() copy, another descriptor of the
-// socket, a process the socket was handed to) is reported at once: the
-// error is a *ReleaseError naming the holders, wrapping ErrNotReleased,
-// and ErrHeldElsewhere for such long-lived holders. The conn is closed all
-// the same. If the kernel's tables cannot be asked, Close does not claim
-// the release: the *ReleaseError's Err says why. The README lists what the
-// check cannot see (a fork by C code that forks again without exec, a
-// socket re-keyed through SyscallConn after its identity was read, one
-// created in another network namespace). Elsewhere, only this process's
-// open File() copies are checked.
-//
-// Close is safe to call from many goroutines at once. Exactly one Close or
-// Shutdown reports the outcome of closing; every other call waits for the
-// same release and then returns an error wrapping [net.ErrClosed], as a
-// second Close of a net conn does, which also wraps the outcome if it was
-// an error: when a library closed the conn and dropped a [*ReleaseError],
-// a later Close still satisfies errors.Is(err, [ErrHeldElsewhere]). If a
-// call never returns, Close never
-// returns either; after 5 seconds it logs what it is waiting for (to the
-// ListenConfig's Logger, or slog's default logger). Use Shutdown to bound
-// the wait. Close must not be called from inside a call on the same conn
-// (a RawConn callback, say): it would wait for itself.
+// Close closes the conn: it refuses new calls, unblocks and drains the
+// calls in flight, closes the underlying conn and verifies the release,
+// then returns the outcome, as [UDPConn.Close] documents in full.
 func (c *core) Close() error {
 	return c.closeSequence(context.Background(), c, true)
 }
 
-// Shutdown is Close bounded by ctx: it always shuts the conn down, as
-// Close does (new calls are refused, blocked calls unblocked, the
-// underlying conn closed), and ctx bounds only the wait for the calls in
-// flight, the underlying Close and the release (including the wait for a
-// transient holder, see Close). If ctx ends first, or is already done,
-// Shutdown returns at once with an error that wraps ctx.Err() and says
-// what is still pending (a release cut short also wraps the
-// [*ReleaseError] naming the holder); a later Close or Shutdown finishes
-// the job and reports the outcome. On a conn already released, Shutdown
-// returns what a later Close returns (see Close).
+// Shutdown is Close bounded by ctx, which bounds only the wait: it always
+// shuts the conn down, as [UDPConn.Shutdown] documents in full.
 func (c *core) Shutdown(ctx context.Context) error {
 	return c.shutdown(ctx, c)
 }

@@ -75,7 +75,8 @@ func ExampleWrap() {
 	// true
 }
 
-// Shutdown is Close bounded by a context, for servers that must stop in time.
+// Shutdown always shuts the conn down, as Close does; its ctx bounds only
+// the wait, for servers that must stop in time.
 func ExampleUDPConn_Shutdown() {
 	pc, err := safeudp.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -87,7 +88,7 @@ func ExampleUDPConn_Shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := pc.(*safeudp.UDPConn).Shutdown(ctx); err != nil {
-		fmt.Println("shutdown:", err) // wraps ctx.Err() and says how many calls still run
+		fmt.Println("shutdown:", err) // wraps ctx.Err() and says what is pending; a later Close finishes
 		return
 	}
 	fmt.Println("released")

@@ -10,10 +10,10 @@ import (
 // ErrNotReleased is wrapped by the error of a Close or Shutdown whose
 // socket the kernel still holds when Close returns (the address cannot be
 // bound again yet), or whose release could not be verified. The error is a
-// *ReleaseError that names the holders.
+// [*ReleaseError] that names the holders.
 var ErrNotReleased = errors.New("safeudp: socket not released")
 
-// ErrHeldElsewhere is wrapped, together with ErrNotReleased, by the error
+// ErrHeldElsewhere is wrapped, together with [ErrNotReleased], by the error
 // of a Close or Shutdown whose socket is still held by a long-lived holder:
 // an open File() copy, another descriptor of this process, or another
 // process (a child that has exec'd with the socket in ExtraFiles, or a
@@ -74,9 +74,11 @@ func (k HolderKind) String() string {
 	return fmt.Sprintf("HolderKind(%d)", k)
 }
 
-// Holder is something that holds a socket, as reported by Holders and in
-// the errors of Close and ListenPacket.
+// Holder is something that holds a socket, as reported by [Holders] and in
+// the errors of Close and [ListenPacket].
 type Holder struct {
+	// Kind says what the holder is (a process, a File() copy, a child
+	// between fork and exec, ...); see HolderKind and Holder.Transient.
 	Kind    HolderKind
 	PID     int    // process holding the socket; 0 if not known
 	FD      int    // descriptor number in that process; -1 if not known
@@ -84,10 +86,14 @@ type Holder struct {
 	Inode   uint64 // the socket's inode; 0 if not known
 	Addr    string // the address the socket is bound to (a wildcard bind blocks a specific address on its port)
 
-	// For sockets opened through safeudp in this process: where the conn
-	// was opened (file:line of the caller of ListenPacket or Wrap), and
-	// for a File() copy, where File was called.
+	// OpenedAt is, for a socket opened through safeudp in this process,
+	// where its conn was opened: file:line of the caller of ListenPacket
+	// (or another constructor) or Wrap. Empty otherwise.
 	OpenedAt string
+
+	// CopiedAt is, for a HolderFileCopy, where the copy was made:
+	// file:line of the caller of File. Its OpenedAt still says where the
+	// conn it was copied from was opened. Empty for any other holder.
 	CopiedAt string
 
 	// Dropped is set on a File() copy that was dropped without Close: it
@@ -214,11 +220,11 @@ func joinHolders(hs []Holder) string {
 
 // ReleaseError is the error of a Close or Shutdown whose socket the kernel
 // still holds, or whose release could not be verified (Err says why). It
-// wraps ErrNotReleased, and ErrHeldElsewhere too when a holder is
-// long-lived (see Holder.Transient).
+// wraps [ErrNotReleased], and [ErrHeldElsewhere] too when a holder is
+// long-lived (see [Holder.Transient]).
 type ReleaseError struct {
-	Network  string
-	Addr     string
+	Network  string        // the conn's network: "udp", "udp4", "udp6" or "unixgram"
+	Addr     string        // the conn's local address (host:port, or the socket's path)
 	Holders  []Holder      // what held the socket at the last look; may be empty
 	Waited   time.Duration // how long Close waited once it found the socket held; 0 when reported at the first look
 	Attempts int           // how many times the kernel's tables were checked
@@ -259,8 +265,8 @@ func (e *ReleaseError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrNotReleased) hold, and errors.Is(err,
-// ErrHeldElsewhere) when a holder is long-lived.
+// Is makes errors.Is(err, [ErrNotReleased]) hold, and errors.Is(err,
+// [ErrHeldElsewhere]) when a holder is long-lived.
 func (e *ReleaseError) Is(target error) bool {
 	return target == ErrNotReleased || (target == ErrHeldElsewhere && e.longLived())
 }
@@ -268,9 +274,9 @@ func (e *ReleaseError) Is(target error) bool {
 // Unwrap returns Err, why the release could not be verified, or nil.
 func (e *ReleaseError) Unwrap() error { return e.Err }
 
-// AddrInUseError replaces the Err of the *net.OpError that ListenPacket
+// AddrInUseError replaces the Err of the [*net.OpError] that [ListenPacket]
 // returns when the address is in use, to name the holders. It unwraps to
-// the original error, so errors.Is(err, syscall.EADDRINUSE) still holds.
+// the original error, so errors.Is(err, [syscall.EADDRINUSE]) still holds.
 type AddrInUseError struct {
 	Err     error    // the original error: an *os.SyscallError wrapping EADDRINUSE
 	Holders []Holder // what held the address at the last look; may be empty

@@ -13,7 +13,7 @@ import (
 const supportedNetworks = `"udp", "udp4", "udp6" and "unixgram"`
 
 // ListenConfig contains options for listening on a packet address, as
-// net.ListenConfig does. The zero value is valid and gives the defaults; a
+// [net.ListenConfig] does. The zero value is valid and gives the defaults; a
 // ListenConfig may be reused and used from several goroutines.
 type ListenConfig struct {
 	// Control, if not nil, is called after the socket is created and
@@ -41,10 +41,10 @@ type ListenConfig struct {
 }
 
 // ListenPacket announces on the local network address, with the same
-// contract as net.ListenPacket, for the networks "udp", "udp4", "udp6" and
+// contract as [net.ListenPacket], for the networks "udp", "udp4", "udp6" and
 // "unixgram"; any other network is refused with an error that names these.
 //
-// A UDP conn is returned as a *UDPConn and a unixgram conn as a *UnixConn.
+// A UDP conn is returned as a [*UDPConn] and a unixgram conn as a [*UnixConn].
 // For unixgram, the socket file that the bind creates is removed by Close
 // once the socket is released, if it is still the file the socket was
 // bound to (see UnixConn); if Close finds the socket still held (handed to
@@ -52,13 +52,13 @@ type ListenConfig struct {
 // is not a socket fails at once with an error that says so.
 //
 // On Linux, when the bind fails because the address is in use, ListenPacket
-// looks up the holders (see Holders). If every holder is transient (a child
+// looks up the holders (see [Holders]). If every holder is transient (a child
 // process between fork and exec), the bind is retried for up to 250ms;
-// otherwise the error is the *net.OpError with its Err replaced by an
-// *AddrInUseError that names them, for example "listen udp
+// otherwise the error is the [*net.OpError] with its Err replaced by an
+// [*AddrInUseError] that names them, for example "listen udp
 // 127.0.0.1:3001: bind: address already in use (held by pid 4242 "sleep"
 // fd 7, a child of this process)". It still satisfies errors.Is(err,
-// syscall.EADDRINUSE) and errors.As(err, **net.OpError).
+// [syscall.EADDRINUSE]) and errors.As(err, **net.OpError).
 func ListenPacket(network, address string) (net.PacketConn, error) {
 	var lc ListenConfig
 	return lc.listen(context.Background(), network, address, callerPC(2))
@@ -100,8 +100,8 @@ func (lc *ListenConfig) own(pc net.PacketConn, network string, opened uintptr) n
 	return c
 }
 
-// UnsupportedNetworkError is the error (inside a *net.OpError) for a network
-// that safeudp does not handle. It unwraps to net.UnknownNetworkError.
+// UnsupportedNetworkError is the error (inside a [*net.OpError]) for a network
+// that safeudp does not handle. It unwraps to [net.UnknownNetworkError].
 type UnsupportedNetworkError struct {
 	Network string // the network asked for
 
@@ -118,7 +118,7 @@ func (e *UnsupportedNetworkError) Error() string {
 	return fmt.Sprintf("safeudp: unsupported network %q: use one of %s, or net.ListenPacket for other networks", e.Network, supportedNetworks)
 }
 
-// Unwrap returns net.UnknownNetworkError, so callers that test for the
+// Unwrap returns [net.UnknownNetworkError], so callers that test for the
 // standard library's error keep working.
 func (e *UnsupportedNetworkError) Unwrap() error { return net.UnknownNetworkError(e.Network) }
 

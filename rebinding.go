@@ -301,11 +301,8 @@ func newRebindingConn(ctx context.Context, lc *ListenConfig, network, address st
 // returns once every call on the conn has returned. Datagrams still in the
 // pending queue are dropped, as a socket's Close drops its queue.
 //
-// Close is safe to call from many goroutines at once; every call but the
-// one that reports the outcome returns an error wrapping net.ErrClosed
-// once the conn is released. If a call never returns, Close never returns
-// either; after 5 seconds it logs what it is waiting for (to the
-// ListenConfig's Logger, or slog's default logger).
+// What every other closer gets, and the slow-close log, are as
+// [UDPConn.Close] documents.
 func (c *RebindingConn) Close() error {
 	return c.closeSequence(context.Background(), c, true)
 }

@@ -12,13 +12,13 @@ import (
 // the new conn. The address is the one actually bound, pc.LocalAddr(), so a
 // conn opened on port 0 keeps the port it was given; an IPv6 wildcard
 // socket keeps its dual-stack or IPv6-only mode (IPV6_V6ONLY, read from
-// the socket). The ListenConfig that pc was opened with (Control, Logger)
+// the socket). The [ListenConfig] that pc was opened with (Control, Logger)
 // carries over, and so does the place it was opened at, for reports.
 //
-// pc may be any conn returned by this package or a plain *net.UDPConn or
-// unixgram *net.UnixConn, which Rebind takes over as Wrap does. The new
-// conn is opened as ListenPacket opens it, so it is a *UDPConn or a
-// *UnixConn even when pc was a *PacketConn. A *RebindingConn is rebound in
+// pc may be any conn returned by this package or a plain [*net.UDPConn] or
+// unixgram [*net.UnixConn], which Rebind takes over as [Wrap] does. The new
+// conn is opened as [ListenPacket] opens it, so it is a [*UDPConn] or a
+// [*UnixConn] even when pc was a [*PacketConn]. A [*RebindingConn] is rebound in
 // place by its own Rebind method and returned as it is. A unixgram conn is
 // bound again on the same file: Close removes the socket file that
 // ListenPacket created and the new bind creates it again in the directory
@@ -29,7 +29,7 @@ import (
 // symlink); the new conn's LocalAddr shows the name used. If no name leads
 // there, Rebind refuses, leaving pc untouched.
 //
-// A connected conn (Wrap of net.DialUDP or net.DialUnix, or a conn
+// A connected conn (Wrap of [net.DialUDP] or net.DialUnix, or a conn
 // connected through SyscallConn after it was opened) is connected again
 // to the same peer: the peer is asked of the socket itself (getpeername)
 // before pc is closed, or taken from pc's RemoteAddr where the socket
@@ -50,8 +50,8 @@ import (
 // the address) it is retried with capped exponential backoff until ctx
 // ends. Each retry is a plain bind; the holders are looked up once, for
 // the final error, which is ListenPacket's: errors.Is(err,
-// syscall.EADDRINUSE) holds, and on Linux it names the holders (an
-// *AddrInUseError). Any other bind error is returned at once.
+// [syscall.EADDRINUSE]) holds, and on Linux it names the holders (an
+// [*AddrInUseError]). Any other bind error is returned at once.
 //
 // The returned conn is always the one to use from now on, so
 // "pc, err = safeudp.Rebind(ctx, pc)" loses nothing. On failure it is:

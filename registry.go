@@ -53,7 +53,7 @@ type OpenConn struct {
 	InFlight int    // calls running on it when the snapshot was taken
 }
 
-// OpenConns returns the conns that ListenPacket or Wrap returned in this
+// OpenConns returns the conns that [ListenPacket] or [Wrap] returned in this
 // process and that no Close or Shutdown has fully released yet, in no
 // particular order. A conn dropped without Close is listed until the
 // garbage collector frees it. Test helpers use it to find sockets a test

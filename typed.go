@@ -12,12 +12,12 @@ import (
 // udpNetworks is what the UDP constructors take, as their errors say.
 const udpNetworks = `"udp", "udp4" or "udp6"`
 
-// ListenUDP acts like ListenPacket for UDP networks, as [net.ListenUDP]
+// ListenUDP acts like [ListenPacket] for UDP networks, as [net.ListenUDP]
 // does: network must be "udp", "udp4" or "udp6"; if laddr is nil or its
 // IP is nil or unspecified, ListenUDP listens on all the local system's
 // addresses of that network, and if its Port is 0 a port is chosen
 // automatically ([UDPConn.LocalAddr] tells which). It returns the
-// *UDPConn itself, with the whole method set of [net.UDPConn] plus
+// [*UDPConn] itself, with the whole method set of [net.UDPConn] plus
 // [UDPConn.Shutdown] and [UDPConn.InFlight], and the guarantees of
 // [ListenPacket]: its Close drains and releases, and an address in use is
 // retried while only transient holders block it, then named in an
@@ -50,10 +50,10 @@ func (lc *ListenConfig) listenUDP(ctx context.Context, network string, laddr *ne
 	return pc.(*UDPConn), nil
 }
 
-// ListenUnixgram acts like ListenPacket for the "unixgram" network, as
+// ListenUnixgram acts like [ListenPacket] for the "unixgram" network, as
 // [net.ListenUnixgram] does: laddr names the socket file, or an abstract
 // socket when it begins with '@' (Linux), and a nil laddr is an error. It
-// returns the *UnixConn itself, with the guarantees of [ListenPacket]:
+// returns the [*UnixConn] itself, with the guarantees of [ListenPacket]:
 // Close drains and releases, then removes the socket file the bind
 // created, if it is still the file the socket was bound to.
 func ListenUnixgram(network string, laddr *net.UnixAddr) (*UnixConn, error) {
@@ -96,11 +96,11 @@ var (
 // address is chosen automatically; raddr must not be nil. The socket is
 // bound and connected in one step, before DialUDP returns it.
 //
-// The *UDPConn it returns has the guarantees of [ListenPacket]: its Close
+// The [*UDPConn] it returns has the guarantees of [ListenPacket]: its Close
 // drains and releases (with the same fast path), and with a fixed local
 // port (laddr.Port not 0), an address in use is retried while only
 // transient holders block it (a child between fork and exec, up to
-// 250ms), then named in an [*AddrInUseError] inside the *net.OpError
+// 250ms), then named in an [*AddrInUseError] inside the [*net.OpError]
 // (Op "dial", the local address in Source). [Rebind] of the conn binds
 // the same local address and connects it to the same peer again.
 func DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {

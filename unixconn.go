@@ -6,12 +6,12 @@ import (
 	"syscall"
 )
 
-// UnixConn is a unixgram *net.UnixConn whose Close drains every call in
-// flight and releases the socket, as UDPConn does for UDP. It has the
+// UnixConn is a unixgram [*net.UnixConn] whose Close drains every call in
+// flight and releases the socket, as [UDPConn] does for UDP. It has the
 // datagram methods of *net.UnixConn, each behaving as net's and each
 // tracked.
 //
-// When ListenPacket created the socket file, Close removes it after the
+// When [ListenPacket] created the socket file, Close removes it after the
 // socket is released, and only if it is still the file the socket was
 // bound to, in the directory the socket was bound in: ListenPacket opens
 // and holds that directory, so a relative path followed by os.Chdir, or a
@@ -32,7 +32,7 @@ import (
 // holds these descriptors until it is released; a dropped conn's are
 // closed by their finalizers.
 //
-// A conn taken over by Wrap never removes its file, since safeudp did not
+// A conn taken over by [Wrap] never removes its file, since safeudp did not
 // create it. Abstract (Linux "@name") and unnamed sockets have no file.
 //
 // Multiple goroutines may invoke methods on a UnixConn simultaneously.
@@ -52,7 +52,7 @@ func (c *UnixConn) ReadFromUnix(b []byte) (int, *net.UnixAddr, error) {
 }
 
 // ReadMsgUnix reads a message and its out-of-band data, as
-// net.UnixConn.ReadMsgUnix.
+// [net.UnixConn.ReadMsgUnix].
 func (c *UnixConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error) {
 	if !c.inflight.acquire() {
 		return 0, 0, 0, nil, c.errClosed("read", c.raddr)
@@ -73,7 +73,7 @@ func (c *UnixConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
 }
 
 // WriteMsgUnix writes a message with out-of-band data, as
-// net.UnixConn.WriteMsgUnix.
+// [net.UnixConn.WriteMsgUnix].
 func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error) {
 	if !c.inflight.acquire() {
 		return 0, 0, c.errClosed("write", addr)
@@ -83,7 +83,7 @@ func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int,
 	return n, oobn, c.interrupted("write", err)
 }
 
-// Read reads from a connected conn, as net.UnixConn.Read.
+// Read reads from a connected conn, as [net.UnixConn.Read].
 func (c *UnixConn) Read(b []byte) (int, error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("read", c.raddr)
@@ -93,7 +93,7 @@ func (c *UnixConn) Read(b []byte) (int, error) {
 	return n, c.interrupted("read", err)
 }
 
-// Write writes to a connected conn, as net.UnixConn.Write.
+// Write writes to a connected conn, as [net.UnixConn.Write].
 func (c *UnixConn) Write(b []byte) (int, error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", c.raddr)
@@ -118,13 +118,13 @@ func (c *UnixConn) SetWriteBuffer(bytes int) error {
 }
 
 // SyscallConn returns a raw network connection whose calls are tracked,
-// as UDPConn.SyscallConn.
+// as [UDPConn.SyscallConn].
 func (c *UnixConn) SyscallConn() (syscall.RawConn, error) {
 	return c.syscallConn(c.uc)
 }
 
-// File returns a copy of the underlying socket, as net.UnixConn.File; see
-// UDPConn.File.
+// File returns a copy of the underlying socket, as [net.UnixConn.File]; see
+// [UDPConn.File].
 func (c *UnixConn) File() (*os.File, error) {
 	return c.fileCopy(c.uc.File)
 }

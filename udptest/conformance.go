@@ -36,7 +36,7 @@ var (
 )
 
 // TestPacketConn tests that the conns made by mp keep the contract of
-// net.PacketConn, with one subtest per property and a fresh pipe for each:
+// [net.PacketConn], with one subtest per property and a fresh pipe for each:
 //
 //   - BasicIO, SenderAddress: a datagram arrives whole, both ways, from the
 //     sender's LocalAddr, and a reply to that address arrives;

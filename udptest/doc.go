@@ -1,6 +1,6 @@
 // Package udptest provides helpers for tests of code that closes and
 // re-binds UDP and unixgram sockets, and a conformance suite for any
-// net.PacketConn, in the spirit of net/http/httptest and
+// [net.PacketConn], in the spirit of net/http/httptest and
 // golang.org/x/net/nettest.
 //
 // Listen and Pair give a test loopback conns (or temporary unixgram

@@ -116,3 +116,99 @@ func ExampleVerifyTestMain() {
 	}
 	_ = testMain
 }
+
+// A conn on loopback for a test, closed when the test ends; the test fails
+// if that Close reports an error (on Linux, a holder it names).
+func ExampleListen() {
+	t := new(exampleT) // in a test: t *testing.T
+	defer t.finish()
+
+	pc := udptest.Listen(t, "udp4")
+	fmt.Println(pc.LocalAddr().(*net.UDPAddr).IP)
+	// Output: 127.0.0.1
+}
+
+// ReserveAddr is ReservePort as an address, ready for ListenPacket or
+// DialUDP: no net.JoinHostPort by hand.
+func ExampleReserveAddr() {
+	t := new(exampleT) // in a test: t *testing.T
+	defer t.finish()
+
+	addr := udptest.ReserveAddr(t, "udp4") // "[::1]:N" for "udp6"
+	pc, err := safeudp.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer pc.Close()
+	host, _, _ := net.SplitHostPort(addr)
+	fmt.Println(pc.LocalAddr().String() == addr, host)
+	// Output: true 127.0.0.1
+}
+
+// ExecNoise reproduces the fork race in a test of your own: while child
+// processes are being started, plain net's close-then-bind on a fixed
+// port fails now and then; safeudp's never does.
+func ExampleExecNoise() {
+	t := new(exampleT) // in a test: t *testing.T
+	defer t.finish()
+
+	udptest.ExecNoise(t, 2) // before ReserveAddr: it stops after the port's check
+	addr := udptest.ReserveAddr(t, "udp4")
+	for restart := range 200 {
+		pc, err := safeudp.ListenPacket("udp4", addr)
+		if err != nil {
+			t.Fatalf("restart %d: %v", restart, err)
+		}
+		if err := pc.Close(); err != nil {
+			t.Fatalf("restart %d: Close: %v", restart, err)
+		}
+	}
+	fmt.Println("200 restarts under exec noise")
+	// Output: 200 restarts under exec noise
+}
+
+// countingConn is a wrapper of one's own: it counts the datagrams read.
+type countingConn struct {
+	net.PacketConn
+	reads int
+}
+
+func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		c.reads++
+	}
+	return n, addr, err
+}
+
+// ListenPipe makes the pipes of the conformance suite with a listen
+// function of your own, here one that wraps safeudp's conns in a
+// countingConn: in a _test.go file, pass it to TestPacketConn (which
+// needs a *testing.T). Here one pipe is made and used by hand.
+func ExampleListenPipe() {
+	listen := func(network, address string) (net.PacketConn, error) {
+		pc, err := safeudp.ListenPacket(network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{PacketConn: pc}, nil
+	}
+	// In a test: udptest.TestPacketConn(t, udptest.ListenPipe("udp4", listen))
+	c1, c2, stop, err := udptest.ListenPipe("udp4", listen)()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	if _, err := c1.WriteTo([]byte("ping"), c2.LocalAddr()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c2.ReadFrom(make([]byte, 64)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("reads counted:", c2.(*countingConn).reads)
+	// Output: reads counted: 1
+}

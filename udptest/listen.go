@@ -14,9 +14,17 @@ import (
 // TB is the part of testing.TB that the helpers of this package use.
 // *testing.T, *testing.B and *testing.F satisfy it.
 type TB interface {
+	// Helper marks the calling function as a test helper, so that
+	// failures are reported at its caller's line, as testing.T.Helper.
 	Helper()
+	// Cleanup registers a function to run when the test ends, as
+	// testing.T.Cleanup: last-in first-out.
 	Cleanup(func())
+	// Errorf reports a failure and lets the test go on, as
+	// testing.T.Errorf.
 	Errorf(format string, args ...any)
+	// Fatalf reports a failure and stops the test, as testing.T.Fatalf:
+	// it must be called from the goroutine running the test.
 	Fatalf(format string, args ...any)
 }
 
@@ -27,7 +35,7 @@ var (
 	_ TB = (*testing.F)(nil)
 )
 
-// Listen returns a safeudp conn (see safeudp.ListenPacket) for network,
+// Listen returns a safeudp conn (see [safeudp.ListenPacket]) for network,
 // bound on loopback to a free port: "udp" and "udp4" on 127.0.0.1:0, "udp6"
 // on [::1]:0. For "unixgram" the socket is a file in a fresh temporary
 // directory whose path fits the 108-byte limit of socket names.
@@ -35,7 +43,7 @@ var (
 // The conn is closed at t.Cleanup, and the test fails with whatever error
 // that Close returns (on Linux, when the kernel still holds the socket,
 // for example through a File copy or a child process that inherited the
-// descriptor, the error names the holder). An error wrapping net.ErrClosed
+// descriptor, the error names the holder). An error wrapping [net.ErrClosed]
 // is not reported: it means the test closed the conn itself, and saw the
 // outcome of that Close.
 // The temporary directory of a unixgram socket is removed after the close;

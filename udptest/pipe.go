@@ -11,7 +11,7 @@ import (
 // ListenPipe returns a MakePacketPipe whose two conns are made by listen
 // on loopback: for network "udp" or "udp4" on 127.0.0.1:0, "udp6" on
 // [::1]:0, "unixgram" as the socket files "c1" and "c2" of a fresh
-// temporary directory. Pass net.ListenPacket to test the standard library's
+// temporary directory. Pass [net.ListenPacket] to test the standard library's
 // conns, safeudp.ListenPacket for safeudp's, or a function of your own that
 // wraps either.
 //

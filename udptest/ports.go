@@ -35,7 +35,7 @@ func ReservePort(t TB, opts ...Option) int {
 }
 
 // ReserveAddr returns a loopback address with a port reserved as
-// ReservePort reserves it, ready for ListenPacket or DialUDP:
+// ReservePort reserves it, ready for [safeudp.ListenPacket] or [safeudp.DialUDP]:
 // "127.0.0.1:N" for "udp4", "[::1]:N" for "udp6", and "127.0.0.1:N" for
 // "udp", as Listen binds "udp" on 127.0.0.1 (a "udp" socket on it is an
 // IPv4 socket; the port is free on ::1 too, so the test may also bind

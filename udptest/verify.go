@@ -128,6 +128,7 @@ func VerifyNone(t TB, opts ...Option) {
 
 // TestingM is the part of *testing.M that VerifyTestMain uses.
 type TestingM interface {
+	// Run runs the tests and returns the exit status, as testing.M.Run.
 	Run() int
 }
 
