@@ -105,11 +105,20 @@ func TestSharedCloseDrainsOnlyItsOwnCalls(t *testing.T) {
 }
 
 func TestSharedSocketReleasedOnlyAtTheLastClose(t *testing.T) {
-	a := listenShared(t, "udp4", "127.0.0.1:0")
+	t.Run("fast path", func(t *testing.T) { testSharedReleasedAtLast(t, safeudp.ListenConfig{Shared: true}) })
+	// A Control exposes the socket: every release is asked of the kernel.
+	noop := func(string, string, syscall.RawConn) error { return nil }
+	t.Run("verified", func(t *testing.T) { testSharedReleasedAtLast(t, safeudp.ListenConfig{Shared: true, Control: noop}) })
+}
+
+func testSharedReleasedAtLast(t *testing.T, lc safeudp.ListenConfig) {
+	a, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	require.NoError(t, err)
 	addr := a.LocalAddr().String()
-	b := listenShared(t, "udp4", addr)
-	require.NoError(t, a.Close())
-	_, err := net.ListenPacket("udp4", addr)
+	b, err := lc.ListenPacket(context.Background(), "udp4", addr)
+	require.NoError(t, err)
+	require.NoError(t, a.Close(), "a handle that is not the last leaves the socket to the others")
+	_, err = net.ListenPacket("udp4", addr)
 	require.ErrorIs(t, err, syscall.EADDRINUSE, "b still holds the socket")
 	require.NoError(t, b.Close(), "the last Close verifies the release")
 	pc, err := net.ListenPacket("udp4", addr)
