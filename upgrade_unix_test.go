@@ -40,16 +40,17 @@ func TestUpgradeHelperProcess(t *testing.T) {
 	os.Exit(helperMain(role))
 }
 
-// helperMain runs the child's role: "die" exits before it is ready;
+// helperMain runs the child's role (see the roles below): "die" exits before it is ready;
 // "never" takes its sockets and never says it is ready; "serve" takes the
 // socket of SAFEUDP_HELPER_ADDR over, says it is ready, counts what it
 // reads until its stdin closes and a read waits 200ms for nothing, and
-// prints "received N".
+// prints "received N"; "systemd" serves too, on a socket that the
+// parent keeps, as systemd does.
 func helperMain(role string) int {
 	switch role {
 	case "die":
 		return 3
-	case "never", "serve":
+	case "never", "serve", "systemd":
 	default:
 		return 4
 	}
@@ -83,7 +84,8 @@ func helperMain(role string) int {
 				select {
 				case <-stdinClosed:
 					fmt.Println("received", received.Load())
-					if err := c.Close(); err != nil {
+					// systemd keeps holding the socket it activated us with.
+					if err := c.Close(); err != nil && !(role == "systemd" && errors.Is(err, safeudp.ErrHeldElsewhere)) {
 						fmt.Println("close:", err)
 						return 2
 					}
@@ -317,4 +319,33 @@ func lastLine(s string) string {
 		}
 	}
 	return last
+}
+
+// A socket handed over as systemd's socket activation does (LISTEN_PID
+// set to the child's own pid, which only a shell's exec can give here) is
+// taken over by ListenPacket on its address.
+func TestListenTakesASocketFromSystemdActivation(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0") // systemd's socket
+	require.NoError(t, err)
+	defer pc.Close()
+	f, err := pc.(*net.UDPConn).File()
+	require.NoError(t, err)
+	defer f.Close()
+	cmd, out, stdin := helperCmd(t, "systemd", pc.LocalAddr().String())
+	cmd.Args = append([]string{sh, "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=dns.socket exec "$0" "$@"`}, cmd.Args...)
+	cmd.Path = sh
+	cmd.ExtraFiles = []*os.File{f}
+	require.NoError(t, cmd.Start())
+	snd := rawUDP(t)
+	for range 10 {
+		_, err := snd.WriteTo([]byte("query"), pc.LocalAddr())
+		require.NoError(t, err)
+	}
+	require.NoError(t, stdin.Close())
+	require.NoError(t, waitBounded(t, cmd), "child output: %s", out)
+	assert.Equal(t, "received 10", lastLine(out.String()), "the child read from the socket it was handed, not one of its own")
 }
