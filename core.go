@@ -38,6 +38,16 @@ type core struct {
 	// called. Release verification then always asks the kernel (see
 	// verifyReleased).
 	exposed atomic.Bool
+
+	// group is the handles sharing this socket (ListenConfig.Shared; see
+	// share.go), fixed before the conn is returned; nil if not shared.
+	// last is set by closeUnderlying, before underlyingDone, when no
+	// other handle's descriptor is left: only then is the release
+	// verified. handedTo is the pid of the process an Upgrade handed an
+	// unshared socket to (see handoff.go).
+	group    *shareGroup
+	last     bool
+	handedTo atomic.Int64
 }
 
 func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *ListenConfig) {
@@ -156,6 +166,9 @@ func (c *core) Shutdown(ctx context.Context) error {
 // Shutdown runs it aside so that its ctx bounds the wait.
 func (c *core) startClose(ctx context.Context) {
 	_ = c.pc.SetDeadline(pastDeadline)
+	if c.group != nil {
+		c.identity() // the last handle may need it whatever its own exposure (see release)
+	}
 	done := c.prepareRelease()
 	// A conn this package opened whose descriptor never left it (no
 	// Control, File or SyscallConn: the only ones that prepareRelease can
@@ -184,6 +197,7 @@ func transientOnly(err error) bool {
 // first closer.
 func (c *core) closeUnderlying() {
 	c.closeErr = c.pc.Close()
+	c.last = c.leave()
 	c.underlyingDone()
 }
 
@@ -202,8 +216,11 @@ func unwrapOpError(err error) error {
 // many times the kernel's tables were checked, and the outcome of
 // closing, the underlying Close's error included.
 func (c *core) release(ctx context.Context) (attempts int, err error) {
-	if !c.sole { // the fast path: nothing but the conn's descriptor ever held it (see prepareRelease)
-		attempts, err = verifyReleased(ctx, c.releaseTarget())
+	// The fast path: nothing but the conn's descriptor ever held it (see
+	// prepareRelease). A handle that is not the last of its group leaves
+	// the socket to the others: nothing to verify.
+	if c.last && (!c.sole || c.groupExposed()) {
+		attempts, err = c.verify(ctx)
 		if err != nil && ctx.Err() != nil && transientOnly(err) {
 			return attempts, &incompleteRelease{err: err}
 		}
@@ -212,7 +229,9 @@ func (c *core) release(ctx context.Context) (attempts int, err error) {
 		c.sockFile.close() // the file stays, its descriptors do not
 	}
 	if err == nil {
-		forgetCopies(c)
+		if c.last { // an earlier handle's copies hold the socket still
+			forgetCopies(c)
+		}
 		err = c.removeSocketFile()
 	}
 	unregister(c)

@@ -38,6 +38,19 @@ type ListenConfig struct {
 	// Shutdown is bounded by its context instead. Long-lived holders are
 	// reported at once, whatever the bound.
 	ReleaseTimeout time.Duration
+
+	// Shared, if set, lets the socket be shared by several handles in
+	// this process, for a reload: a ListenPacket with Shared on the
+	// network and address of an open conn that was itself opened with
+	// Shared returns a new handle on the same socket, with no bind (no
+	// "address already in use"). Both sides must opt in: a socket is
+	// never shared silently. Each handle is a conn of its own: its Close
+	// drains only its own calls, and the socket is released, and the
+	// release verified, only when the last handle closes. While several
+	// handles are open, each datagram is read by exactly one of them.
+	// Holders lists each handle, with where it was opened. Not supported
+	// on Windows, where a socket cannot be duplicated by net.
+	Shared bool
 }
 
 // ListenPacket announces on the local network address, with the same
@@ -79,15 +92,28 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string, ope
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: &UnsupportedNetworkError{Network: network}}
 	}
-	nlc := net.ListenConfig{Control: lc.Control}
-	pc, err := nlc.ListenPacket(ctx, network, address)
-	if err != nil {
-		bind := func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) }
-		if pc, err = lc.retryInUse(ctx, network, address, bind, err); err != nil {
-			return nil, err
+	if lc.Shared {
+		if c, err := lc.joinShared(network, address, opened); c != nil || err != nil {
+			return c, err
 		}
 	}
-	return lc.own(pc, network, opened), nil
+	pc, err := takeInherited(network, address) // an Upgrade's or systemd's socket (see inherit.go)
+	inherited := pc != nil
+	if pc == nil && err == nil {
+		nlc := net.ListenConfig{Control: lc.Control}
+		if pc, err = nlc.ListenPacket(ctx, network, address); err != nil {
+			bind := func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) }
+			pc, err = lc.retryInUse(ctx, network, address, bind, err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := lc.own(pc, network, opened)
+	if inherited {
+		coreOf(c).exposed.Store(true) // its past is another process's: always ask the kernel
+	}
+	return c, nil
 }
 
 // own wraps pc, just bound with lc's options, as the conn ListenPacket
@@ -96,6 +122,9 @@ func (lc *ListenConfig) own(pc net.PacketConn, network string, opened uintptr) n
 	c := wrap(pc, network, opened, lc)
 	if u, ok := c.(*UnixConn); ok {
 		u.recordSocketFile()
+	}
+	if lc.Shared {
+		coreOf(c).share()
 	}
 	return c
 }
