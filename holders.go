@@ -3,6 +3,7 @@ package safeudp
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 )
@@ -189,7 +190,34 @@ func Holders(network, address string) ([]Holder, error) {
 	default:
 		return nil, &UnsupportedNetworkError{Network: network}
 	}
-	return holders(network, address)
+	hs, err := holders(network, address)
+	exposeReported(hs)
+	return hs, err
+}
+
+// exposeReported marks exposed each conn of this process whose descriptor
+// number hs reports: a caller can dup that number (or hand it to a child)
+// without File or SyscallConn, so its Close must ask the kernel (see
+// prepareRelease). A Close already past prepareRelease is not reached.
+func exposeReported(hs []Holder) {
+	self := os.Getpid()
+	var inodes map[uint64]bool
+	for _, h := range hs {
+		if h.PID == self && h.FD >= 0 && h.Inode != 0 {
+			if inodes == nil {
+				inodes = map[uint64]bool{}
+			}
+			inodes[h.Inode] = true
+		}
+	}
+	if inodes == nil {
+		return
+	}
+	for _, c := range liveConns() {
+		if inodes[c.identity().Inode] {
+			c.exposed.Store(true)
+		}
+	}
 }
 
 // errUnseenPersists is the Err of a HolderUnseen that two scans of /proc,
