@@ -28,6 +28,11 @@ func sendersAcrossSwaps(t *testing.T, network, addr string, senders, rate, swaps
 	t.Helper()
 	c, err := ListenRebinding(network, addr)
 	require.NoError(t, err)
+	// This test is about order: a larger receive buffer (carried over to
+	// each new socket; the kernel caps it at net.core.rmem_max) keeps a
+	// reader slowed by a busy machine from overflowing it, which would
+	// read as loss. Loss to overflow is TestRebindingConnLosesOnlyWhatOverflows'.
+	require.NoError(t, c.SetReadBuffer(4<<20))
 	closeOnce := sync.OnceValue(c.Close)
 	defer closeOnce()
 
