@@ -134,10 +134,7 @@ func (h Holder) String() string {
 	case h.self:
 		fmt.Fprintf(&b, "this process fd %d", h.FD)
 	default:
-		fmt.Fprintf(&b, "pid %d %q", h.PID, h.Command)
-		if h.FD >= 0 {
-			fmt.Fprintf(&b, " fd %d", h.FD)
-		}
+		fmt.Fprintf(&b, "pid %d %q fd %d", h.PID, h.Command, h.FD)
 	}
 	if h.Addr != "" && h.Addr != h.asked {
 		fmt.Fprintf(&b, " bound to %s", h.Addr)
