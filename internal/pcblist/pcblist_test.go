@@ -153,4 +153,3 @@ func FuzzFreeBSD(f *testing.F) {
 		}
 	})
 }
-
