@@ -124,10 +124,19 @@ func (h Holder) String() string {
 		if h.Inode != 0 {
 			fmt.Fprintf(&b, " (socket inode %d)", h.Inode)
 		}
+		switch { // macOS: the table names the last process that used the socket, not a holder
+		case h.self:
+			b.WriteString(" (last used by this process)")
+		case h.PID != 0:
+			fmt.Fprintf(&b, " (last used by pid %d %q)", h.PID, h.Command)
+		}
 	case h.self:
 		fmt.Fprintf(&b, "this process fd %d", h.FD)
 	default:
-		fmt.Fprintf(&b, "pid %d %q fd %d", h.PID, h.Command, h.FD)
+		fmt.Fprintf(&b, "pid %d %q", h.PID, h.Command)
+		if h.FD >= 0 {
+			fmt.Fprintf(&b, " fd %d", h.FD)
+		}
 	}
 	if h.Addr != "" && h.Addr != h.asked {
 		fmt.Fprintf(&b, " bound to %s", h.Addr)

@@ -27,21 +27,6 @@ import (
 // capped backoff until the socket is gone or the bound passes. Close
 // returns nil only when a lookup said the socket is gone.
 
-const (
-	// firstBackoff and maxBackoff pace the lookups while a transient
-	// holder lets go; such holders last well under 5 ms.
-	firstBackoff = 50 * time.Microsecond
-	maxBackoff   = time.Millisecond
-	// firstScanAfter is how long a held socket is waited for before its
-	// holders are first looked up in /proc (a scan of every process's
-	// descriptors, the costly part): long enough for most children between
-	// fork and exec to let go (median 0.34 ms, at most about 4 ms here),
-	// short enough that a long-lived holder in another process is still
-	// reported at once for human purposes. This process's own open File()
-	// copies are known without a scan and are reported with no wait.
-	firstScanAfter = 2 * time.Millisecond
-)
-
 // verifyReleased returns nil only when a lookup in the kernel's tables
 // said the target's socket is gone (the fast path, which needs none, is
 // decided by the caller: see prepareRelease). A socket it cannot identify

@@ -5,9 +5,7 @@ package safeudp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -107,7 +105,7 @@ func verifyFromTable(ctx context.Context, t releaseTarget, k bsdKernel) (attempt
 			break
 		}
 		if !p.wait(ctx) {
-			return attempts, t.releaseError(forkingHolders(kids, t.addr), time.Since(begun), attempts, nil)
+			return attempts, t.releaseError(forkingHolders(kids, t.addr, t.addr), time.Since(begun), attempts, nil)
 		}
 	}
 	w := holderWatch{look: func() ([]Holder, error) { return t.withCopies(k.holders(t.tid)), nil }, every: rescanEvery}
@@ -151,10 +149,10 @@ func verifyFromTable(ctx context.Context, t releaseTarget, k bsdKernel) (attempt
 }
 
 // forkingHolders describes children between fork and exec.
-func forkingHolders(kids []kinfo.Proc, addr string) []Holder {
+func forkingHolders(kids []kinfo.Proc, addr, asked string) []Holder {
 	hs := make([]Holder, 0, len(kids))
 	for _, p := range kids {
-		hs = append(hs, Holder{Kind: HolderForking, PID: p.PID, FD: -1, Command: p.Comm, Addr: addr, asked: addr})
+		hs = append(hs, Holder{Kind: HolderForking, PID: p.PID, FD: -1, Command: p.Comm, Addr: addr, asked: asked})
 	}
 	return hs
 }
@@ -182,67 +180,20 @@ func (t *releaseTarget) withCopies(hs []Holder) []Holder {
 	return hs
 }
 
-// errAmbiguous is why a socket is not identified in a darwin table that
-// lists more than one socket on its address (SO_REUSEPORT) that this
-// process used last.
-var errAmbiguous = errors.New("safeudp: more than one socket in the table matches the conn's address")
-
-// matchSocket finds the conn's socket in a darwin table, before the
-// underlying Close: the one socket bound to local (and connected to
-// remote, if it is connected; a unix socket: bound to path). When several
-// match (SO_REUSEPORT), the ones this process used last (so_last_pid) are
-// kept; if that still leaves more than one, the socket is not identified.
-func matchSocket(tb pcblist.Table, local, remote netip.AddrPort, path string, self int) tableID {
-	var found []pcblist.Socket
-	for _, s := range tb.Socks {
-		if path != "" {
-			if s.Path == path {
-				found = append(found, s)
-			}
-			continue
-		}
-		if sameAddrPort(s.Local, local) && (!remote.IsValid() || remote.Port() == 0 || sameAddrPort(s.Remote, remote)) {
-			found = append(found, s)
-		}
-	}
-	if len(found) > 1 {
-		mine := found[:0:0]
-		for _, s := range found {
-			if s.LastPID == self {
-				mine = append(mine, s)
-			}
-		}
-		found = mine
-	}
-	switch len(found) {
-	case 1:
-		return tableID{so: found[0].So, gen: found[0].Gen, ok: true}
-	case 0:
-		return tableID{why: fmt.Errorf("safeudp: the conn's socket (%v%s) is not in the kernel's table", local, path)}
-	default:
-		return tableID{why: errAmbiguous}
-	}
-}
-
-// sameAddrPort compares two addresses, IPv4 and IPv4-mapped IPv6 alike.
-func sameAddrPort(a, b netip.AddrPort) bool {
-	return a.Port() == b.Port() && a.Addr().Unmap() == b.Addr().Unmap()
-}
-
 // tableHolders describes what a table shows of a socket's holders: the
 // descriptors kern.file lists for it (FreeBSD), each classified by
 // process, or, where the table has no descriptors (macOS), one
 // HolderUnseen with the pid of the last process that used the socket.
 // procs (the kern.proc table) names the processes and tells children
 // apart; it may be nil.
-func tableHolders(files []pcblist.File, lastPID int, procs []kinfo.Proc, addr string) []Holder {
+func tableHolders(files []pcblist.File, lastPID int, procs []kinfo.Proc, addr, asked string) []Holder {
 	self := os.Getpid()
 	byPID := make(map[int]kinfo.Proc, len(procs))
 	for _, p := range procs {
 		byPID[p.PID] = p
 	}
 	if len(files) == 0 {
-		h := Holder{Kind: HolderUnseen, PID: lastPID, FD: -1, Addr: addr, asked: addr}
+		h := Holder{Kind: HolderUnseen, PID: lastPID, FD: -1, Addr: addr, asked: asked, self: lastPID == self}
 		if p, ok := byPID[lastPID]; ok {
 			h.Command = p.Comm
 		}
@@ -250,7 +201,7 @@ func tableHolders(files []pcblist.File, lastPID int, procs []kinfo.Proc, addr st
 	}
 	var hs []Holder
 	for _, f := range files {
-		h := Holder{Kind: HolderProcess, PID: f.PID, FD: f.FD, Addr: addr, asked: addr}
+		h := Holder{Kind: HolderProcess, PID: f.PID, FD: f.FD, Addr: addr, asked: asked}
 		p, ok := byPID[f.PID]
 		h.Command = p.Comm
 		switch {

@@ -1,3 +1,5 @@
+//go:build linux || darwin || freebsd
+
 package safeudp
 
 // tableID names a socket in the socket tables of macOS and FreeBSD (see
