@@ -5,6 +5,7 @@ package safeudp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -55,6 +56,10 @@ type bsdKernel interface {
 // verified at all on this system (an unrecognised table, a sysctl the
 // process may not read): the fallback, not a *ReleaseError.
 var errUnverifiable = errors.New("safeudp: the kernel's socket tables cannot be read here")
+
+// unverifiable marks err as one after which the release cannot be
+// verified here (see errUnverifiable).
+func unverifiable(err error) error { return fmt.Errorf("%w: %w", errUnverifiable, err) }
 
 // unverified says once per process why releases are not verified.
 var unverified struct {

@@ -38,10 +38,6 @@ func readSysctl(name string) ([]byte, error) {
 	return nil, unverifiable(fmt.Errorf("sysctl %s: %w", name, err))
 }
 
-// unverifiable marks err as one after which the release cannot be
-// verified here (see errUnverifiable).
-func unverifiable(err error) error { return fmt.Errorf("%w: %w", errUnverifiable, err) }
-
 // readTable reads and parses a socket table, again while it changed as
 // it was written.
 func readTable(name string, parse func([]byte) (pcblist.Table, error)) (pcblist.Table, error) {
