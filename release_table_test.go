@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -165,7 +164,7 @@ func TestTableUnrecognisedFallsBack(t *testing.T) {
 	unverified.once = sync.Once{}
 	h := &countingHandler{}
 	tg := tableTarget(slog.New(h), time.Minute)
-	tg.tid = tableID{why: errAmbiguous}
+	tg.tid = tableID{why: errors.New("not in the table")}
 	if _, err := verifyFromTable(context.Background(), tg, &fakeKernel{listedFor: -1}); err != nil || h.count("cannot verify") != 1 {
 		t.Fatalf("not identified: err %v, %d log lines", err, h.count("cannot verify"))
 	}
@@ -178,76 +177,5 @@ func TestTableLookupError(t *testing.T) {
 	var re *ReleaseError
 	if !errors.As(err, &re) || re.Err == nil {
 		t.Fatalf("err %v, want a *ReleaseError with Err", err)
-	}
-}
-
-func TestMatchSocket(t *testing.T) {
-	self := os.Getpid()
-	ap := netip.MustParseAddrPort
-	a := pcblist.Socket{So: 1, Gen: 10, Local: ap("127.0.0.1:3001"), Remote: ap("0.0.0.0:0"), LastPID: self}
-	b := pcblist.Socket{So: 2, Gen: 11, Local: ap("127.0.0.1:3001"), Remote: ap("0.0.0.0:0"), LastPID: 77}
-	c := pcblist.Socket{So: 3, Gen: 12, Local: ap("[::]:3002"), LastPID: self}
-	u := pcblist.Socket{So: 4, Gen: 13, Path: "/tmp/x.sock", LastPID: self}
-	tb := pcblist.Table{Socks: []pcblist.Socket{a, b, c, u}}
-	if id := matchSocket(tb, ap("127.0.0.1:3001"), netip.AddrPort{}, "", self); !id.ok || id.so != 1 {
-		t.Errorf("two on the port, one used last by us: %+v", id)
-	}
-	if id := matchSocket(tb, ap("[::]:3002"), netip.AddrPort{}, "", self); !id.ok || id.so != 3 {
-		t.Errorf("wildcard: %+v", id)
-	}
-	if id := matchSocket(tb, netip.AddrPort{}, netip.AddrPort{}, "/tmp/x.sock", self); !id.ok || id.so != 4 {
-		t.Errorf("unix: %+v", id)
-	}
-	if id := matchSocket(tb, ap("127.0.0.1:9"), netip.AddrPort{}, "", self); id.ok || id.why == nil {
-		t.Errorf("absent: %+v", id)
-	}
-	a2 := a
-	a2.So = 5
-	if id := matchSocket(pcblist.Table{Socks: []pcblist.Socket{a, a2}}, ap("127.0.0.1:3001"), netip.AddrPort{}, "", self); id.ok || !errors.Is(id.why, errAmbiguous) {
-		t.Errorf("ambiguous: %+v", id)
-	}
-}
-
-func TestJoinSocketAndHolders(t *testing.T) {
-	self := os.Getpid()
-	tb := pcblist.Table{Socks: []pcblist.Socket{{So: 0xa, Gen: 3, Local: netip.MustParseAddrPort("127.0.0.1:3001")}}}
-	files := []pcblist.File{
-		{PID: self, FD: 7, Type: pcblist.DTypeSocket, Data: 0xa},
-		{PID: 500, FD: 3, Type: pcblist.DTypeSocket, Data: 0xa},
-		{PID: 501, FD: 4, Type: pcblist.DTypeSocket, Data: 0xa},
-		{PID: 502, FD: 5, Type: pcblist.DTypeSocket, Data: 0xa},
-	}
-	if id := joinSocket(files, tb, self, 7); !id.ok || id.so != 0xa || id.gen != 3 {
-		t.Fatalf("joinSocket = %+v", id)
-	}
-	if id := joinSocket(files, tb, self, 8); id.ok {
-		t.Fatalf("another fd: %+v", id)
-	}
-	procs := []kinfo.Proc{
-		{PID: 500, PPID: self, Comm: "forking"},
-		{PID: 501, PPID: self, Flag: kinfo.PExec, Comm: "child"},
-		{PID: 502, PPID: 1, Flag: kinfo.PExec, Comm: "other"},
-	}
-	hs := socketHolders(tb.Socks, files, procs, "127.0.0.1:3001")
-	kinds := []HolderKind{HolderProcess, HolderForking, HolderChild, HolderProcess}
-	if len(hs) != 4 {
-		t.Fatalf("holders %v", hs)
-	}
-	for i, h := range hs {
-		if h.Kind != kinds[i] {
-			t.Errorf("holder %d: %v, want %v", i, h, kinds[i])
-		}
-	}
-	if !hs[0].self || hs[3].String() != `pid 502 "other" fd 5` {
-		t.Errorf("holders %v", hs)
-	}
-	// macOS: our socket with children between fork and exec: they hold it.
-	dh := darwinHolders([]pcblist.Socket{{So: 1, Local: netip.MustParseAddrPort("127.0.0.1:3001"), LastPID: self}}, procs, self, "127.0.0.1:3001")
-	if len(dh) != 1 || dh[0].Kind != HolderForking || dh[0].PID != 500 || !dh[0].Transient() {
-		t.Errorf("darwinHolders = %v", dh)
-	}
-	dh = darwinHolders([]pcblist.Socket{{So: 1, Local: netip.MustParseAddrPort("127.0.0.1:3001"), LastPID: 502}}, procs, self, "127.0.0.1:3001")
-	if len(dh) != 1 || dh[0].Kind != HolderUnseen || !strings.Contains(dh[0].String(), `last used by pid 502 "other"`) {
-		t.Errorf("darwinHolders = %v", dh)
 	}
 }
