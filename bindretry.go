@@ -28,11 +28,16 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, n
 		return nil, nerr // no holder to wait for: the path is not a socket file
 	}
 	w := holderWatch{look: func() ([]Holder, error) { return holders(network, bound) }, every: rescanEvery}
-	if w.scan() != nil {
-		return nil, err
-	}
 	retryCtx, cancel := context.WithTimeout(ctx, bindRetryTimeout)
 	defer cancel()
+	if w.scan() != nil {
+		if !retryWithoutHolders {
+			return nil, err
+		}
+		// Windows: no holder to look up, a brief blind retry (see
+		// addrinuse_windows.go).
+		return retryBlind(retryCtx, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) }, err)
+	}
 	p := newPacer(firstBindBackoff, maxBindBackoff)
 	defer p.stop()
 	for !w.longLived() && p.wait(retryCtx) {
@@ -91,7 +96,7 @@ func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, 
 // it names none): a listen's Addr, or a dial's Source (its Addr is the
 // peer).
 func inUse(err error, address string) (oe *net.OpError, bound string, ok bool) {
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+	if !isAddrInUse(err) || !errors.As(err, &oe) {
 		return nil, "", false
 	}
 	bound = address
@@ -152,7 +157,7 @@ func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.Pa
 	defer p.stop()
 	for {
 		pc, err := bind()
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+		if err == nil || !isAddrInUse(err) {
 			return pc, err
 		}
 		if !p.wait(ctx) {
@@ -160,4 +165,19 @@ func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.Pa
 		}
 		forkBarrier() // no child cloned before this is still between fork and exec
 	}
+}
+
+// retryBlind retries bind, whose first attempt failed with err, while it
+// fails with "address in use", until ctx ends; it returns the last error
+// unchanged.
+func retryBlind(ctx context.Context, bind func() (net.PacketConn, error), err error) (net.PacketConn, error) {
+	p := newPacer(firstBindBackoff, maxBindBackoff)
+	defer p.stop()
+	for isAddrInUse(err) && p.wait(ctx) {
+		var pc net.PacketConn
+		if pc, err = bind(); err == nil {
+			return pc, nil
+		}
+	}
+	return nil, err
 }
