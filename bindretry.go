@@ -18,7 +18,9 @@ const bindRetryTimeout = 250 * time.Millisecond
 // bindRetryTimeout (and ctx); otherwise, or at the bound, the *net.OpError
 // is returned with its Err replaced by an *AddrInUseError naming the
 // holders. Any other error, or one for which the holders cannot be looked
-// up (Holders is Linux-only), is returned unchanged.
+// up (Holders is not supported everywhere), is returned unchanged; on
+// Windows, where no holder can be looked up, the bind is retried blindly
+// within the same bound (see retryWithoutHolders).
 func (lc *ListenConfig) retryInUse(ctx context.Context, nlc *net.ListenConfig, network, address string, err error) (net.PacketConn, error) {
 	oe, bound, ok := inUse(err, address)
 	if !ok {
@@ -75,7 +77,8 @@ func (lc *ListenConfig) inUseError(ctx context.Context, network, bound string, o
 // addrInUse is the final error of a bind that a retry loop gave up on:
 // err, if it is a *net.OpError for EADDRINUSE, with the holders of the
 // address looked up once and named (see inUseError); otherwise, or if
-// they cannot be looked up (Holders is Linux-only), err unchanged.
+// they cannot be looked up (Holders is not supported everywhere), err
+// unchanged.
 func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, err error) error {
 	oe, bound, ok := inUse(err, address)
 	if !ok {

@@ -160,8 +160,12 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 // the release: the *ReleaseError's Err says why. The README lists what the
 // check cannot see (a fork by C code that forks again without exec, a
 // socket re-keyed through SyscallConn after its identity was read, one
-// created in another network namespace). Elsewhere, only this process's
-// open File() copies are checked.
+// created in another network namespace). On macOS and FreeBSD, Close
+// waits out the children between fork and exec in the same way (from the
+// kern.proc sysctls) and then asks the kernel's socket tables (pcblist);
+// a table it does not recognise makes it fall back to the drain and the
+// underlying Close, logged once (see the README's per-OS table).
+// Elsewhere, only this process's open File() copies are checked.
 //
 // Close is safe to call from many goroutines at once. Exactly one Close or
 // Shutdown reports the outcome of closing; every other call waits for the

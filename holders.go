@@ -180,8 +180,13 @@ func (h Holder) String() string {
 // silently: a socket no readable descriptor holds is reported as
 // HolderUnseen, with an Err that names them.
 //
-// Holders is supported on Linux, where it reads /proc; elsewhere it returns
-// an error that says so. It is a snapshot: holders may come and go while it
+// Holders is supported on Linux, where it reads /proc, on macOS, where it
+// reads the kernel's socket tables (net.inet.udp.pcblist_n,
+// net.local.dgram.pcblist_n), which show no descriptors: each socket is
+// reported as a HolderUnseen whose PID is the last process that used it,
+// not necessarily a holder; and on FreeBSD for UDP, from
+// net.inet.udp.pcblist joined with kern.file, which names every
+// descriptor. Elsewhere it returns an error that says so. It is a snapshot: holders may come and go while it
 // runs.
 func Holders(network, address string) ([]Holder, error) {
 	switch network {
