@@ -19,7 +19,9 @@ const bindRetryTimeout = 250 * time.Millisecond
 // bindRetryTimeout (and ctx); otherwise, or at the bound, the *net.OpError
 // is returned with its Err replaced by an *AddrInUseError naming the
 // holders. Any other error, or one for which the holders cannot be looked
-// up (Holders is Linux-only), is returned unchanged.
+// up (Holders is not supported everywhere), is returned unchanged; on
+// Windows, where no holder can be looked up, the bind is retried blindly
+// within the same bound (see retryWithoutHolders).
 func (lc *ListenConfig) retryInUse(ctx context.Context, network, address string, bind func() (net.PacketConn, error), err error) (net.PacketConn, error) {
 	oe, bound, ok := inUse(err, address)
 	if !ok {
@@ -29,11 +31,16 @@ func (lc *ListenConfig) retryInUse(ctx context.Context, network, address string,
 		return nil, nerr // no holder to wait for: the path is not a socket file
 	}
 	w := holderWatch{look: func() ([]Holder, error) { return holders(network, bound) }, every: rescanEvery}
-	if w.scan() != nil {
-		return nil, err
-	}
 	retryCtx, cancel := context.WithTimeout(ctx, bindRetryTimeout)
 	defer cancel()
+	if w.scan() != nil {
+		if !retryWithoutHolders {
+			return nil, err
+		}
+		// Windows: no holder to look up, a brief blind retry (see
+		// addrinuse_windows.go).
+		return retryBlind(retryCtx, bind, err)
+	}
 	p := newPacer(firstBindBackoff, maxBindBackoff)
 	defer p.stop()
 	for !w.longLived() && p.wait(retryCtx) {
@@ -71,7 +78,8 @@ func (lc *ListenConfig) inUseError(ctx context.Context, network, bound string, o
 // addrInUse is the final error of a bind that a retry loop gave up on:
 // err, if it is a *net.OpError for EADDRINUSE, with the holders of the
 // address looked up once and named (see inUseError); otherwise, or if
-// they cannot be looked up (Holders is Linux-only), err unchanged.
+// they cannot be looked up (Holders is not supported everywhere), err
+// unchanged.
 func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, err error) error {
 	oe, bound, ok := inUse(err, address)
 	if !ok {
@@ -92,7 +100,7 @@ func (lc *ListenConfig) addrInUse(ctx context.Context, network, address string, 
 // it names none): a listen's Addr, or a dial's Source (its Addr is the
 // peer).
 func inUse(err error, address string) (oe *net.OpError, bound string, ok bool) {
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) {
+	if !isAddrInUse(err) || !errors.As(err, &oe) {
 		return nil, "", false
 	}
 	bound = address
@@ -153,7 +161,7 @@ func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.Pa
 	defer p.stop()
 	for {
 		pc, err := bind()
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+		if err == nil || !isAddrInUse(err) {
 			return pc, err
 		}
 		if !p.wait(ctx) {
@@ -161,4 +169,19 @@ func retryBind(ctx context.Context, bind func() (net.PacketConn, error)) (net.Pa
 		}
 		forkBarrier() // no child cloned before this is still between fork and exec
 	}
+}
+
+// retryBlind retries bind, whose first attempt failed with err, while it
+// fails with "address in use", until ctx ends; it returns the last error
+// unchanged.
+func retryBlind(ctx context.Context, bind func() (net.PacketConn, error), err error) (net.PacketConn, error) {
+	p := newPacer(firstBindBackoff, maxBindBackoff)
+	defer p.stop()
+	for isAddrInUse(err) && p.wait(ctx) {
+		var pc net.PacketConn
+		if pc, err = bind(); err == nil {
+			return pc, nil
+		}
+	}
+	return nil, err
 }

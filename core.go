@@ -30,6 +30,7 @@ type core struct {
 	// Close, when no lookup is needed (see prepareRelease).
 	idOnce sync.Once
 	sock   sockdiag.Socket
+	tid    tableID // macOS and FreeBSD: the socket in the kernel's tables (see tableid.go)
 	sole   bool
 
 	// exposed is set once the descriptor may have a copy safeudp does not

@@ -131,10 +131,19 @@ func (h Holder) String() string {
 		if h.Inode != 0 {
 			fmt.Fprintf(&b, " (socket inode %d)", h.Inode)
 		}
+		switch { // macOS: the table names the last process that used the socket, not a holder
+		case h.self:
+			b.WriteString(" (last used by this process)")
+		case h.PID != 0:
+			fmt.Fprintf(&b, " (last used by pid %d %q)", h.PID, h.Command)
+		}
 	case h.self:
 		fmt.Fprintf(&b, "this process fd %d", h.FD)
 	default:
-		fmt.Fprintf(&b, "pid %d %q fd %d", h.PID, h.Command, h.FD)
+		fmt.Fprintf(&b, "pid %d %q", h.PID, h.Command)
+		if h.FD >= 0 {
+			fmt.Fprintf(&b, " fd %d", h.FD)
+		}
 	}
 	if h.Addr != "" && h.Addr != h.asked {
 		fmt.Fprintf(&b, " bound to %s", h.Addr)
@@ -178,8 +187,13 @@ func (h Holder) String() string {
 // silently: a socket no readable descriptor holds is reported as
 // HolderUnseen, with an Err that names them.
 //
-// Holders is supported on Linux, where it reads /proc; elsewhere it returns
-// an error that says so. It is a snapshot: holders may come and go while it
+// Holders is supported on Linux, where it reads /proc, on macOS, where it
+// reads the kernel's socket tables (net.inet.udp.pcblist_n,
+// net.local.dgram.pcblist_n), which show no descriptors: each socket is
+// reported as a HolderUnseen whose PID is the last process that used it,
+// not necessarily a holder; and on FreeBSD for UDP, from
+// net.inet.udp.pcblist joined with kern.file, which names every
+// descriptor. Elsewhere it returns an error that says so. It is a snapshot: holders may come and go while it
 // runs.
 func Holders(network, address string) ([]Holder, error) {
 	switch network {

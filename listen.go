@@ -34,7 +34,8 @@ type ListenConfig struct {
 
 	// ReleaseTimeout bounds how long Close waits for a transient holder of
 	// the socket (a child process between fork and exec) to let go, on
-	// Linux, where Close verifies the release. Zero means 1 second.
+	// Linux, macOS and FreeBSD, where Close verifies the release. Zero
+	// means 1 second.
 	// Shutdown is bounded by its context instead. Long-lived holders are
 	// reported at once, whatever the bound.
 	ReleaseTimeout time.Duration
@@ -64,14 +65,16 @@ type ListenConfig struct {
 // another process, say), the file stays. A unixgram path that exists and
 // is not a socket fails at once with an error that says so.
 //
-// On Linux, when the bind fails because the address is in use, ListenPacket
-// looks up the holders (see [Holders]). If every holder is transient (a child
+// On Linux, macOS and FreeBSD, when the bind fails because the address is
+// in use, ListenPacket looks up the holders (see [Holders]). If every holder is transient (a child
 // process between fork and exec), the bind is retried for up to 250ms;
 // otherwise the error is the [*net.OpError] with its Err replaced by an
 // [*AddrInUseError] that names them, for example "listen udp
 // 127.0.0.1:3001: bind: address already in use (held by pid 4242 "sleep"
 // fd 7, a child of this process)". It still satisfies errors.Is(err,
-// [syscall.EADDRINUSE]) and errors.As(err, **net.OpError).
+// [syscall.EADDRINUSE]) and errors.As(err, **net.OpError). On Windows,
+// where no holder can be looked up, such a bind is retried for up to
+// 250ms, then net's error is returned.
 func ListenPacket(network, address string) (net.PacketConn, error) {
 	var lc ListenConfig
 	return lc.listen(context.Background(), network, address, callerPC(2))

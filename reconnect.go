@@ -50,8 +50,9 @@ import (
 // the address) it is retried with capped exponential backoff until ctx
 // ends. Each retry is a plain bind; the holders are looked up once, for
 // the final error, which is ListenPacket's: errors.Is(err,
-// [syscall.EADDRINUSE]) holds, and on Linux it names the holders (an
-// [*AddrInUseError]). Any other bind error is returned at once.
+// [syscall.EADDRINUSE]) holds, and on Linux, macOS and FreeBSD it names the
+// holders (an [*AddrInUseError]). On Windows a bind's WSAEADDRINUSE is
+// retried too. Any other bind error is returned at once.
 //
 // The returned conn is always the one to use from now on, so
 // "pc, err = safeudp.Rebind(ctx, pc)" loses nothing. On failure it is:

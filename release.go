@@ -15,6 +15,7 @@ import (
 type releaseTarget struct {
 	network, addr string
 	sock          sockdiag.Socket // zero outside Linux, or for a socket not identified
+	tid           tableID         // macOS and FreeBSD: the socket in the kernel's tables
 	copies        []*fileCopy     // open File() copies when the release began
 	timeout       time.Duration   // the bound of a Close (ReleaseTimeout); a Shutdown's ctx bounds it instead
 	log           *slog.Logger
@@ -23,7 +24,7 @@ type releaseTarget struct {
 // releaseTarget builds c's target. Its identity was read before the
 // underlying Close (see prepareRelease).
 func (c *core) releaseTarget() releaseTarget {
-	t := releaseTarget{network: c.network, sock: c.sock, copies: copiesOf(c, false),
+	t := releaseTarget{network: c.network, sock: c.sock, tid: c.tid, copies: copiesOf(c, false),
 		timeout: c.lc.releaseTimeout(), log: c.log}
 	if c.laddr != nil {
 		t.addr = c.laddr.String()

@@ -1,0 +1,117 @@
+package pcblist
+
+import "net/netip"
+
+// The FreeBSD layouts, from FreeBSD 14.1: sys/netinet/in_pcb.h (struct
+// xinpgen, 64 bytes; struct xinpcb, 400 bytes, __aligned(8); struct
+// in_conninfo), sys/sys/socketvar.h (struct xsocket, 240 bytes),
+// sys/sys/file.h (struct xfile, 128 bytes). Every field is of a fixed
+// width (ksize_t and kvaddr_t are uint64_t), so amd64 and arm64 agree.
+// Each struct carries its size, which must be the expected one.
+const (
+	fbGenLen   = 64
+	fbInpLen   = 400
+	fbSockLen  = 240
+	fbXfileLen = 128
+
+	fbGenOff       = 16  // xig_gen
+	fbSockOff      = 8   // xi_socket
+	fbSoOff        = 8   // xi_socket.xso_so, from xi_socket
+	fbIncFlagsOff  = 248 // inp_inc.inc_flags: INC_ISIPV6 0x01
+	fbFportOff     = 252 // inp_inc.inc_ie.ie_fport
+	fbLportOff     = 254 // inp_inc.inc_ie.ie_lport
+	fbFaddrOff     = 256 // inp_inc.inc_ie.ie_dependfaddr
+	fbLaddrOff     = 272 // inp_inc.inc_ie.ie_dependladdr
+	fbInpGencntOff = 296 // inp_gencnt
+
+	xfPIDOff  = 8  // xf_pid
+	xfFDOff   = 16 // xf_fd
+	xfTypeOff = 32 // xf_type: DTYPE_SOCKET 2
+	xfDataOff = 56 // xf_data: the struct socket, for a socket
+	// DTypeSocket is xf_type of a socket (sys/sys/file.h).
+	DTypeSocket = 2
+)
+
+// ParseFreeBSDUDP parses net.inet.udp.pcblist.
+func ParseFreeBSDUDP(b []byte) (Table, error) {
+	var t Table
+	if len(b) < fbGenLen || le.Uint64(b) != fbGenLen {
+		return t, ErrLayout
+	}
+	count, gen := le.Uint32(b[8:]), le.Uint64(b[fbGenOff:])
+	off := fbGenLen
+	if off == len(b) && count == 0 {
+		return t, nil
+	}
+	for {
+		if off+8 > len(b) {
+			return Table{}, ErrLayout
+		}
+		switch n := le.Uint64(b[off:]); n {
+		case fbGenLen:
+			if off+fbGenLen != len(b) {
+				return Table{}, ErrLayout
+			}
+			if le.Uint64(b[off+fbGenOff:]) != gen {
+				return Table{}, ErrChanged
+			}
+			return t, nil
+		case fbInpLen:
+			if off+fbInpLen > len(b) {
+				return Table{}, ErrLayout
+			}
+			r := b[off : off+fbInpLen]
+			if le.Uint64(r[fbSockOff:]) != fbSockLen {
+				return Table{}, ErrLayout
+			}
+			v4 := r[fbIncFlagsOff]&0x01 == 0
+			t.Socks = append(t.Socks, Socket{
+				So:     le.Uint64(r[fbSockOff+fbSoOff:]),
+				Gen:    le.Uint64(r[fbInpGencntOff:]),
+				Local:  netip.AddrPortFrom(addr(r[fbLaddrOff:], v4), port(r[fbLportOff:])),
+				Remote: netip.AddrPortFrom(addr(r[fbFaddrOff:], v4), port(r[fbFportOff:])),
+			})
+			off += fbInpLen
+		default:
+			return Table{}, ErrLayout
+		}
+	}
+}
+
+// File is one descriptor of kern.file.
+type File struct {
+	PID, FD int
+	Type    int16
+	Data    uint64 // for a socket, its struct socket: Socket.So
+}
+
+// ParseFreeBSDFiles parses kern.file: an array of struct xfile.
+func ParseFreeBSDFiles(b []byte) ([]File, error) {
+	if len(b)%fbXfileLen != 0 {
+		return nil, ErrLayout
+	}
+	out := make([]File, 0, len(b)/fbXfileLen)
+	for r := b; len(r) >= fbXfileLen; r = r[fbXfileLen:] {
+		if le.Uint64(r) != fbXfileLen {
+			return nil, ErrLayout
+		}
+		out = append(out, File{
+			PID:  int(int32(le.Uint32(r[xfPIDOff:]))),
+			FD:   int(int32(le.Uint32(r[xfFDOff:]))),
+			Type: int16(le.Uint16(r[xfTypeOff:])),
+			Data: le.Uint64(r[xfDataOff:]),
+		})
+	}
+	return out, nil
+}
+
+// Holding returns the descriptors that refer to the socket so.
+func Holding(files []File, so uint64) []File {
+	var out []File
+	for _, f := range files {
+		if f.Type == DTypeSocket && f.Data == so {
+			out = append(out, f)
+		}
+	}
+	return out
+}
