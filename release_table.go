@@ -119,6 +119,9 @@ func verifyFromTable(ctx context.Context, t releaseTarget, k bsdKernel) (attempt
 			logUnverified(t.log, err)
 			return attempts, t.openCopiesError()
 		}
+		if errors.Is(err, pcblist.ErrChanged) && p.wait(ctx) {
+			continue // the table kept changing as it was read: again, within the bound
+		}
 		if err != nil {
 			return attempts, t.releaseError(scan(), time.Since(begun), attempts, err)
 		}

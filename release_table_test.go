@@ -5,6 +5,7 @@ package safeudp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -24,6 +25,7 @@ type fakeKernel struct {
 	kidsFor, listedFor int
 	kidsErr, listedErr error
 	heldByKids         bool // listed while the children are there
+	changedFor         int  // the table changes while it is read for the first changedFor lookups
 	shown              []Holder
 
 	kidCalls, listedCalls atomic.Int32
@@ -43,6 +45,9 @@ func (k *fakeKernel) forkChildren() ([]kinfo.Proc, error) {
 
 func (k *fakeKernel) listed(tableID) (bool, error) {
 	n := int(k.listedCalls.Add(1))
+	if n <= k.changedFor {
+		return false, fmt.Errorf("sysctl: %w", pcblist.ErrChanged)
+	}
 	if k.listedErr != nil {
 		return false, k.listedErr
 	}
@@ -179,6 +184,22 @@ func TestTableUnrecognisedFallsBack(t *testing.T) {
 	tg.tid = tableID{why: errors.New("not in the table")}
 	if _, err := verifyFromTable(context.Background(), tg, &fakeKernel{listedFor: -1}); err != nil || h.count("cannot verify") != 1 {
 		t.Fatalf("not identified: err %v, %d log lines", err, h.count("cannot verify"))
+	}
+}
+
+// A table that keeps changing while it is read is read again within the
+// bound; it is never taken for an answer.
+func TestTableChangingIsReadAgain(t *testing.T) {
+	k := &fakeKernel{changedFor: 3}
+	attempts, err := verifyFromTable(context.Background(), tableTarget(nil, time.Minute), k)
+	if err != nil || attempts != 4 {
+		t.Fatalf("attempts %d err %v, want nil after 4", attempts, err)
+	}
+	k = &fakeKernel{changedFor: 1 << 30}
+	_, err = verifyFromTable(context.Background(), tableTarget(nil, 20*time.Millisecond), k)
+	var re *ReleaseError
+	if !errors.As(err, &re) || !errors.Is(re.Err, pcblist.ErrChanged) {
+		t.Fatalf("err %v, want a *ReleaseError whose Err says the table kept changing", err)
 	}
 }
 
