@@ -191,9 +191,11 @@ func (h Holder) String() string {
 // reads the kernel's socket tables (net.inet.udp.pcblist_n,
 // net.local.dgram.pcblist_n), which show no descriptors: each socket is
 // reported as a HolderUnseen whose PID is the last process that used it,
-// not necessarily a holder; and on FreeBSD for UDP, from
-// net.inet.udp.pcblist joined with kern.file, which names every
-// descriptor. Elsewhere it returns an error that says so. It is a snapshot: holders may come and go while it
+// not necessarily a holder; and on FreeBSD, from net.inet.udp.pcblist and
+// net.local.dgram.pcblist joined with kern.file, which names every
+// descriptor. On those two systems a unixgram socket is matched by the
+// path as it was bound, not by file identity. Elsewhere it returns an
+// error that says so. It is a snapshot: holders may come and go while it
 // runs.
 func Holders(network, address string) ([]Holder, error) {
 	switch network {

@@ -1,7 +1,6 @@
 package safeudp
 
 import (
-	"errors"
 	"net/netip"
 	"os"
 
@@ -14,14 +13,13 @@ import (
 // FreeBSD: the sysctls behind release_table.go. kern.proc.proc for the
 // children, net.inet.udp.pcblist for the UDP sockets, joined with
 // kern.file (xf_pid, xf_fd, xf_data = xso_so) as sockstat(1) does, which
-// names every holder by pid and descriptor. Unix datagram sockets are not
-// verified here (net.local.dgram.pcblist is not parsed): their release
-// falls back to the drain and the underlying Close.
+// names every holder by pid and descriptor; net.local.dgram.pcblist for
+// the unix datagram sockets, joined with kern.file the same way.
 
-const udpTableName = "net.inet.udp.pcblist"
-
-// errUnixNotVerified is why a unixgram socket is not verified on FreeBSD.
-var errUnixNotVerified = errors.New("safeudp: unixgram sockets are not verified on FreeBSD")
+const (
+	udpTableName  = "net.inet.udp.pcblist"
+	unixTableName = "net.local.dgram.pcblist"
+)
 
 // noChildren reports whether this process has no child process at all:
 // wait4(WAIT_ANY, WNOHANG|WNOWAIT) looks and never reaps (kern_wait6 in
@@ -61,13 +59,19 @@ func files() ([]pcblist.File, error) {
 
 func udpTable() (pcblist.Table, error) { return readTable(udpTableName, pcblist.ParseFreeBSDUDP) }
 
+func unixTable() (pcblist.Table, error) { return readTable(unixTableName, pcblist.ParseFreeBSDUnix) }
+
 // sysKernel is bsdKernel on FreeBSD.
 type sysKernel struct{ network, addr string }
 
 func (sysKernel) forkChildren() ([]kinfo.Proc, error) { return forkChildren() }
 
-func (sysKernel) listed(id tableID) (bool, error) {
-	t, err := udpTable()
+func (k sysKernel) listed(id tableID) (bool, error) {
+	table := udpTable
+	if k.network == "unixgram" {
+		table = unixTable
+	}
+	t, err := table()
 	return err == nil && t.Has(id.so, id.gen), err
 }
 
@@ -81,16 +85,17 @@ func (k sysKernel) holders(id tableID) []Holder {
 }
 
 // identifyInTable finds the conn's socket: its descriptor in kern.file
-// gives the socket's address (xf_data), the UDP table its generation.
+// gives the socket's address (xf_data), its table its generation.
 func identifyInTable(fd int, local, remote netip.AddrPort, path string) tableID {
-	if path != "" {
-		return tableID{why: errUnixNotVerified}
-	}
 	fs, err := files()
 	if err != nil {
 		return tableID{why: err}
 	}
-	t, err := udpTable()
+	table := udpTable
+	if path != "" {
+		table = unixTable
+	}
+	t, err := table()
 	if err != nil {
 		return tableID{why: err}
 	}
@@ -110,6 +115,28 @@ func udpHolders(asked netip.AddrPort, address string) ([]Holder, error) {
 			socks = append(socks, s)
 		}
 	}
+	return fileHolders(socks, address)
+}
+
+// unixHolders lists the unix datagram sockets bound to path, by the path
+// the kernel keeps (the spelling they were bound with), and every
+// descriptor that holds each.
+func unixHolders(path string) ([]Holder, error) {
+	t, err := unixTable()
+	if err != nil {
+		return nil, err
+	}
+	var socks []pcblist.Socket
+	for _, s := range t.Socks {
+		if s.Path == path {
+			socks = append(socks, s)
+		}
+	}
+	return fileHolders(socks, path)
+}
+
+// fileHolders names the descriptors of socks from kern.file.
+func fileHolders(socks []pcblist.Socket, asked string) ([]Holder, error) {
 	if len(socks) == 0 {
 		return nil, nil
 	}
@@ -118,8 +145,5 @@ func udpHolders(asked netip.AddrPort, address string) ([]Holder, error) {
 		return nil, err
 	}
 	procs, _ := processes()
-	return socketHolders(socks, fs, procs, address), nil
+	return socketHolders(socks, fs, procs, asked), nil
 }
-
-// unixHolders is not supported on FreeBSD.
-func unixHolders(string) ([]Holder, error) { return nil, errUnixNotVerified }

@@ -20,21 +20,22 @@ import (
 // that the tests run on Linux against fakes; release_darwin.go and
 // release_freebsd.go only call sysctl and hand over the bytes.
 //
-// After the underlying Close, Close first waits out this process's
-// children between fork and exec (a child whose parent is this process
-// and whose flags lack P_EXEC, from the kern.proc table): each holds a
-// copy of every descriptor until it execs. Every such child is waited
-// for, not only those forked while the socket was open: a start time
-// compared with the socket's open time would lean on the wall clock (a
-// clock stepped back would hide a child that holds the socket), and a
-// conn taken over by Wrap has no known open time; a child between fork
-// and exec lasts milliseconds, so waiting for an older one costs little.
-// Then the socket's table (pcblist) must no longer list the socket,
-// named by its kernel handle and generation count (read before the
-// underlying Close), which no later socket shares. The holders the table
-// shows are watched with the same rule as on Linux (see holderWatch): a
-// holder still there at two looks, 20 ms apart, is long-lived and
-// reported at once.
+// After the underlying Close, the socket's table (pcblist) must no longer
+// list the socket, named by its kernel handle and generation count (read
+// before the underlying Close), which no later socket shares: then Close
+// returns nil, whatever children there are. While it is still listed,
+// this process's children between fork and exec (a child whose parent is
+// this process and whose flags lack P_EXEC, from the kern.proc table),
+// each holding a copy of every descriptor until it execs, are waited out.
+// Every such child counts, not only those forked while the socket was
+// open: a start time compared with the socket's open time would lean on
+// the wall clock (a clock stepped back would hide a child that holds the
+// socket), and a conn taken over by Wrap has no known open time. That
+// costs nothing when the socket is gone (the table is asked first), and
+// otherwise a wait of the child's few milliseconds before exec. With no
+// such child left, the holders the table shows are watched with the same
+// rule as on Linux (see holderWatch): a holder still there at two looks,
+// 20 ms apart, is long-lived and reported at once.
 //
 // Fail-safe: a table this code does not recognise (a newer release, a
 // changed struct), a socket it could not identify, or a sysctl the
@@ -95,24 +96,6 @@ func verifyFromTable(ctx context.Context, t releaseTarget, k bsdKernel) (attempt
 	begun := time.Now()
 	p := newPacer(firstBackoff, maxBackoff)
 	defer p.stop()
-	// The children between fork and exec. Go forks under ForkLock: no
-	// child is between fork and exec of a Go fork after the barrier; a
-	// child of a plain fork (C code, or Go's fork on a system whose exec
-	// is slow to start, golang/go#56784) is seen in the table.
-	forkBarrier()
-	for {
-		kids, err := k.forkChildren()
-		if err != nil {
-			logUnverified(t.log, err)
-			return attempts, t.openCopiesError()
-		}
-		if len(kids) == 0 {
-			break
-		}
-		if !p.wait(ctx) {
-			return attempts, t.releaseError(forkingHolders(kids, t.addr, t.addr), time.Since(begun), attempts, nil)
-		}
-	}
 	w := holderWatch{look: func() ([]Holder, error) { return t.withCopies(k.holders(t.tid)), nil }, every: rescanEvery}
 	w.next = begun.Add(firstScanAfter)
 	if len(t.openCopies()) > 0 {
@@ -124,6 +107,11 @@ func verifyFromTable(ctx context.Context, t releaseTarget, k bsdKernel) (attempt
 		}
 		return w.hs
 	}
+	// Go forks under ForkLock: after the barrier no child of a Go fork
+	// made before it is still between fork and exec; a child of a plain
+	// fork (C code), or one slow to exec (golang/go#56784), is seen in
+	// the kern.proc table below.
+	forkBarrier()
 	for {
 		attempts++
 		held, err := k.listed(t.tid)
@@ -131,11 +119,28 @@ func verifyFromTable(ctx context.Context, t releaseTarget, k bsdKernel) (attempt
 			logUnverified(t.log, err)
 			return attempts, t.openCopiesError()
 		}
+		if errors.Is(err, pcblist.ErrChanged) && p.wait(ctx) {
+			continue // the table kept changing as it was read: again, within the bound
+		}
 		if err != nil {
 			return attempts, t.releaseError(scan(), time.Since(begun), attempts, err)
 		}
 		if !held {
-			return attempts, nil
+			return attempts, nil // whatever children there are: none holds it
+		}
+		// Still listed: children between fork and exec hold a copy of
+		// every descriptor until they exec. They are waited out (an open
+		// File() copy of ours, long-lived, is reported at once instead).
+		kids, err := k.forkChildren()
+		if err != nil {
+			logUnverified(t.log, err)
+			return attempts, t.openCopiesError()
+		}
+		if len(kids) > 0 && len(t.openCopies()) == 0 {
+			if !p.wait(ctx) {
+				return attempts, t.releaseError(forkingHolders(kids, t.addr, t.addr), time.Since(begun), attempts, nil)
+			}
+			continue
 		}
 		if w.due() {
 			_ = w.scan() // never fails

@@ -5,6 +5,7 @@ package safeudp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -23,6 +24,8 @@ import (
 type fakeKernel struct {
 	kidsFor, listedFor int
 	kidsErr, listedErr error
+	heldByKids         bool // listed while the children are there
+	changedFor         int  // the table changes while it is read for the first changedFor lookups
 	shown              []Holder
 
 	kidCalls, listedCalls atomic.Int32
@@ -42,8 +45,14 @@ func (k *fakeKernel) forkChildren() ([]kinfo.Proc, error) {
 
 func (k *fakeKernel) listed(tableID) (bool, error) {
 	n := int(k.listedCalls.Add(1))
+	if n <= k.changedFor {
+		return false, fmt.Errorf("sysctl: %w", pcblist.ErrChanged)
+	}
 	if k.listedErr != nil {
 		return false, k.listedErr
+	}
+	if k.heldByKids { // the children hold the socket until they are gone
+		return !k.kidsGone.Load(), nil
 	}
 	return k.listedFor < 0 || n <= k.listedFor, nil
 }
@@ -86,22 +95,30 @@ func tableTarget(log *slog.Logger, timeout time.Duration) releaseTarget {
 // not return before it is gone. (Before this check, verifyReleased on
 // macOS and FreeBSD returned at once.)
 func TestTableWaitsOutForkChildren(t *testing.T) {
-	k := &fakeKernel{kidsFor: 5}
-	attempts, err := verifyFromTable(context.Background(), tableTarget(nil, 5*time.Second), k)
+	k := &fakeKernel{kidsFor: 5, heldByKids: true}
+	_, err := verifyFromTable(context.Background(), tableTarget(nil, 5*time.Second), k)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 	if !k.kidsGone.Load() {
 		t.Fatal("returned while a child between fork and exec was still there")
 	}
-	if attempts != 1 || k.listedCalls.Load() != 1 {
-		t.Fatalf("attempts %d, table lookups %d: want one lookup after the children", attempts, k.listedCalls.Load())
+}
+
+// A socket the table no longer lists is released, whatever children there
+// are: a child that never execs (forked before the socket was opened, by C
+// code, say) gives no error and no wait.
+func TestTableGoneDespiteChildren(t *testing.T) {
+	k := &fakeKernel{kidsFor: -1}
+	attempts, err := verifyFromTable(context.Background(), tableTarget(nil, time.Minute), k)
+	if err != nil || attempts != 1 || k.kidCalls.Load() != 0 {
+		t.Fatalf("attempts %d err %v, children listed %d times: want nil at the first lookup", attempts, err, k.kidCalls.Load())
 	}
 }
 
 // A child that never execs is waited for up to the bound, then named.
 func TestTableStuckChildIsReported(t *testing.T) {
-	k := &fakeKernel{kidsFor: -1}
+	k := &fakeKernel{kidsFor: -1, listedFor: -1}
 	_, err := verifyFromTable(context.Background(), tableTarget(nil, 30*time.Millisecond), k)
 	var re *ReleaseError
 	if !errors.As(err, &re) || !errors.Is(err, ErrNotReleased) || errors.Is(err, ErrHeldElsewhere) {
@@ -147,7 +164,7 @@ func TestTableLongLivedHolder(t *testing.T) {
 func TestTableUnrecognisedFallsBack(t *testing.T) {
 	for name, k := range map[string]*fakeKernel{
 		"table": {listedFor: -1, listedErr: unverifiable(pcblist.ErrLayout)},
-		"procs": {kidsErr: unverifiable(kinfo.ErrLayout)},
+		"procs": {listedFor: -1, kidsErr: unverifiable(kinfo.ErrLayout)},
 	} {
 		unverified.once = sync.Once{}
 		h := &countingHandler{}
@@ -167,6 +184,22 @@ func TestTableUnrecognisedFallsBack(t *testing.T) {
 	tg.tid = tableID{why: errors.New("not in the table")}
 	if _, err := verifyFromTable(context.Background(), tg, &fakeKernel{listedFor: -1}); err != nil || h.count("cannot verify") != 1 {
 		t.Fatalf("not identified: err %v, %d log lines", err, h.count("cannot verify"))
+	}
+}
+
+// A table that keeps changing while it is read is read again within the
+// bound; it is never taken for an answer.
+func TestTableChangingIsReadAgain(t *testing.T) {
+	k := &fakeKernel{changedFor: 3}
+	attempts, err := verifyFromTable(context.Background(), tableTarget(nil, time.Minute), k)
+	if err != nil || attempts != 4 {
+		t.Fatalf("attempts %d err %v, want nil after 4", attempts, err)
+	}
+	k = &fakeKernel{changedFor: 1 << 30}
+	_, err = verifyFromTable(context.Background(), tableTarget(nil, 20*time.Millisecond), k)
+	var re *ReleaseError
+	if !errors.As(err, &re) || !errors.Is(re.Err, pcblist.ErrChanged) {
+		t.Fatalf("err %v, want a *ReleaseError whose Err says the table kept changing", err)
 	}
 }
 

@@ -19,9 +19,12 @@ import (
 func socketHolders(socks []pcblist.Socket, files []pcblist.File, procs []kinfo.Proc, asked string) []Holder {
 	var hs []Holder
 	for _, s := range socks {
-		addr := s.Local.String()
-		if ap, err := netip.ParseAddrPort(asked); err == nil && ap == s.Local {
-			addr = asked
+		addr := s.Path
+		if addr == "" {
+			addr = s.Local.String()
+			if ap, err := netip.ParseAddrPort(asked); err == nil && ap == s.Local {
+				addr = asked
+			}
 		}
 		hs = append(hs, tableHolders(pcblist.Holding(files, s.So), 0, procs, addr, asked)...)
 	}
@@ -29,7 +32,7 @@ func socketHolders(socks []pcblist.Socket, files []pcblist.File, procs []kinfo.P
 }
 
 // joinSocket finds the socket that descriptor fd of process pid refers to
-// in kern.file, then its generation in the UDP table (FreeBSD).
+// in kern.file, then its generation in its socket table (FreeBSD).
 func joinSocket(files []pcblist.File, t pcblist.Table, pid, fd int) tableID {
 	for _, f := range files {
 		if f.PID != pid || f.FD != fd || f.Type != pcblist.DTypeSocket {
@@ -40,7 +43,7 @@ func joinSocket(files []pcblist.File, t pcblist.Table, pid, fd int) tableID {
 				return tableID{so: s.So, gen: s.Gen, ok: true}
 			}
 		}
-		return tableID{why: fmt.Errorf("safeudp: socket of fd %d not in the UDP table", fd)}
+		return tableID{why: fmt.Errorf("safeudp: socket of fd %d not in its socket table", fd)}
 	}
 	return tableID{why: fmt.Errorf("safeudp: fd %d of this process not in kern.file", fd)}
 }

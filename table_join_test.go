@@ -45,3 +45,17 @@ func TestJoinSocketAndHolders(t *testing.T) {
 		t.Errorf("holders %v", hs)
 	}
 }
+
+// A unix socket is found and named the same way, by its path.
+func TestJoinUnixSocket(t *testing.T) {
+	self := os.Getpid()
+	tb := pcblist.Table{Socks: []pcblist.Socket{{So: 0xb, Gen: 9, Path: "/tmp/a.sock"}}}
+	files := []pcblist.File{{PID: self, FD: 5, Type: pcblist.DTypeSocket, Data: 0xb}, {PID: 600, FD: 3, Type: pcblist.DTypeSocket, Data: 0xb}}
+	if id := joinSocket(files, tb, self, 5); !id.ok || id.gen != 9 {
+		t.Fatalf("joinSocket = %+v", id)
+	}
+	hs := socketHolders(tb.Socks, files, []kinfo.Proc{{PID: 600, PPID: 1, Comm: "peer"}}, "/tmp/a.sock")
+	if len(hs) != 2 || hs[1].String() != `pid 600 "peer" fd 3` || hs[1].Addr != "/tmp/a.sock" {
+		t.Fatalf("holders %v", hs)
+	}
+}

@@ -137,6 +137,38 @@ func fbTable(gen, genAfter uint64, socks ...Socket) []byte {
 	return append(b, fbGen(uint32(len(socks)), genAfter)...)
 }
 
+// fbUnpGen is a FreeBSD struct xunpgen.
+func fbUnpGen(count uint32, gen uint64) []byte {
+	b := make([]byte, 32)
+	put64(b, 32)
+	put32(b[8:], count)
+	put64(b[16:], gen)
+	return b
+}
+
+// fbXunpcb is a FreeBSD struct xunpcb with its struct xsocket.
+func fbXunpcb(s Socket) []byte {
+	r := make([]byte, 904)
+	put64(r, 904)
+	put64(r[48:], s.Gen) // unp_gencnt
+	r[152] = byte(2 + len(s.Path))
+	r[153] = 1 // AF_UNIX
+	copy(r[154:], s.Path)
+	put64(r[664:], 240)                           // xu_socket.xso_len
+	put64(r[664+8:], s.So)                        // xso_so
+	put32(r[664+100:], 1)                         // xso_family AF_UNIX
+	binary.LittleEndian.PutUint16(r[664+156:], 2) // so_type SOCK_DGRAM
+	return r
+}
+
+func fbUnixTable(gen, genAfter uint64, socks ...Socket) []byte {
+	b := fbUnpGen(uint32(len(socks)), gen)
+	for _, s := range socks {
+		b = append(b, fbXunpcb(s)...)
+	}
+	return append(b, fbUnpGen(uint32(len(socks)), genAfter)...)
+}
+
 // fbXfile is a FreeBSD struct xfile.
 func fbXfile(f File) []byte {
 	r := make([]byte, 128)

@@ -5,7 +5,8 @@ import "net/netip"
 // The FreeBSD layouts, from FreeBSD 14.1: sys/netinet/in_pcb.h (struct
 // xinpgen, 64 bytes; struct xinpcb, 400 bytes, __aligned(8); struct
 // in_conninfo), sys/sys/socketvar.h (struct xsocket, 240 bytes),
-// sys/sys/file.h (struct xfile, 128 bytes). Every field is of a fixed
+// sys/sys/file.h (struct xfile, 128 bytes), sys/sys/unpcb.h (struct
+// xunpgen, 32 bytes; struct xunpcb, 904 bytes, __aligned(8)). Every field is of a fixed
 // width (ksize_t and kvaddr_t are uint64_t), so amd64 and arm64 agree.
 // Each struct carries its size, which must be the expected one.
 const (
@@ -23,6 +24,13 @@ const (
 	fbFaddrOff     = 256 // inp_inc.inc_ie.ie_dependfaddr
 	fbLaddrOff     = 272 // inp_inc.inc_ie.ie_dependladdr
 	fbInpGencntOff = 296 // inp_gencnt
+
+	fbUnpGenLen    = 32  // sizeof(struct xunpgen)
+	fbUnpGenOff    = 16  // xug_gen
+	fbUnpLen       = 904 // sizeof(struct xunpcb)
+	fbUnpGencntOff = 48  // unp_gencnt
+	fbUnpAddrOff   = 152 // xu_addr: struct sockaddr_un (sun_len, sun_family, sun_path[104])
+	fbUnpSockOff   = 664 // xu_socket
 
 	xfPIDOff  = 8  // xf_pid
 	xfFDOff   = 16 // xf_fd
@@ -72,6 +80,56 @@ func ParseFreeBSDUDP(b []byte) (Table, error) {
 				Remote: netip.AddrPortFrom(addr(r[fbFaddrOff:], v4), port(r[fbFportOff:])),
 			})
 			off += fbInpLen
+		default:
+			return Table{}, ErrLayout
+		}
+	}
+}
+
+// ParseFreeBSDUnix parses net.local.dgram.pcblist: a struct xunpgen, one
+// struct xunpcb (which embeds its struct xsocket) per socket, the header
+// again.
+func ParseFreeBSDUnix(b []byte) (Table, error) {
+	var t Table
+	if len(b) < fbUnpGenLen || le.Uint64(b) != fbUnpGenLen {
+		return t, ErrLayout
+	}
+	count, gen := le.Uint32(b[8:]), le.Uint64(b[fbUnpGenOff:])
+	off := fbUnpGenLen
+	if off == len(b) && count == 0 {
+		return t, nil
+	}
+	for {
+		if off+8 > len(b) {
+			return Table{}, ErrLayout
+		}
+		switch n := le.Uint64(b[off:]); n {
+		case fbUnpGenLen:
+			if off+fbUnpGenLen != len(b) {
+				return Table{}, ErrLayout
+			}
+			if le.Uint64(b[off+fbUnpGenOff:]) != gen {
+				return Table{}, ErrChanged
+			}
+			return t, nil
+		case fbUnpLen:
+			if off+fbUnpLen > len(b) {
+				return Table{}, ErrLayout
+			}
+			r := b[off : off+fbUnpLen]
+			if le.Uint64(r[fbUnpSockOff:]) != fbSockLen {
+				return Table{}, ErrLayout
+			}
+			path := r[fbUnpAddrOff+2 : fbUnpAddrOff+106]
+			if sunLen := int(r[fbUnpAddrOff]); sunLen >= 2 && sunLen-2 < len(path) {
+				path = path[:sunLen-2]
+			}
+			t.Socks = append(t.Socks, Socket{
+				So:   le.Uint64(r[fbUnpSockOff+fbSoOff:]),
+				Gen:  le.Uint64(r[fbUnpGencntOff:]),
+				Path: cstring(path),
+			})
+			off += fbUnpLen
 		default:
 			return Table{}, ErrLayout
 		}

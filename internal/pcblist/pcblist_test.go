@@ -83,6 +83,27 @@ func TestParseFreeBSDUDP(t *testing.T) {
 	}
 }
 
+func TestParseFreeBSDUnix(t *testing.T) {
+	tb, err := ParseFreeBSDUnix(fbUnixTable(4, 4, unx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Socks) != 1 || tb.Socks[0].Path != unx.Path || !tb.Has(unx.So, unx.Gen) {
+		t.Fatalf("got %+v", tb.Socks)
+	}
+	if _, err := ParseFreeBSDUnix(fbUnixTable(4, 5, unx)); !errors.Is(err, ErrChanged) {
+		t.Fatalf("err %v, want ErrChanged", err)
+	}
+	bad := fbUnixTable(4, 4, unx)
+	put64(bad[32+664:], 248) // an xsocket that grew
+	if _, err := ParseFreeBSDUnix(bad); !errors.Is(err, ErrLayout) {
+		t.Fatalf("err %v, want ErrLayout", err)
+	}
+	if tb, err := ParseFreeBSDUnix(fbUnpGen(0, 1)); err != nil || len(tb.Socks) != 0 {
+		t.Fatalf("empty: %+v %v", tb, err)
+	}
+}
+
 func TestParseFreeBSDFiles(t *testing.T) {
 	b := append(fbXfile(File{PID: 10, FD: 3, Type: DTypeSocket, Data: ours.So}), fbXfile(File{PID: 11, FD: 4, Type: 1, Data: ours.So})...)
 	b = append(b, fbXfile(File{PID: 12, FD: 5, Type: DTypeSocket, Data: ours.So})...)
@@ -132,6 +153,7 @@ func FuzzDarwin(f *testing.F) {
 func FuzzFreeBSD(f *testing.F) {
 	f.Add(fbInpcb(v6), uint8(0))
 	f.Add(fbXfile(File{PID: 1, FD: 2, Type: DTypeSocket, Data: 9}), uint8(1))
+	f.Add(fbXunpcb(unx), uint8(2))
 	f.Fuzz(func(t *testing.T, junk []byte, where uint8) {
 		_, _ = ParseFreeBSDUDP(junk)
 		_, _ = ParseFreeBSDFiles(junk)
@@ -146,6 +168,17 @@ func FuzzFreeBSD(f *testing.F) {
 		b = append(b, fbGen(1, 3)...)
 		if tb, err := ParseFreeBSDUDP(b); err == nil && !tb.Has(ours.So, ours.Gen) {
 			t.Fatalf("parsed without the socket: %+v", tb.Socks)
+		}
+		_, _ = ParseFreeBSDUnix(junk)
+		u := fbUnpGen(1, 3)
+		if where%2 == 0 {
+			u = append(append(u, fbXunpcb(unx)...), junk...)
+		} else {
+			u = append(append(u, junk...), fbXunpcb(unx)...)
+		}
+		u = append(u, fbUnpGen(1, 3)...)
+		if tb, err := ParseFreeBSDUnix(u); err == nil && !tb.Has(unx.So, unx.Gen) {
+			t.Fatalf("unix table parsed without the socket: %+v", tb.Socks)
 		}
 		xf := append(append([]byte{}, junk...), fbXfile(File{PID: 1, FD: 3, Type: DTypeSocket, Data: ours.So})...)
 		if files, err := ParseFreeBSDFiles(xf); err == nil && len(Holding(files, ours.So)) == 0 {
