@@ -43,47 +43,23 @@ const (
 // ParseFreeBSDUDP parses net.inet.udp.pcblist.
 func ParseFreeBSDUDP(b []byte) (Table, error) {
 	var t Table
-	if len(b) < fbGenLen || le.Uint64(b) != fbGenLen {
-		return t, ErrLayout
-	}
-	count, gen := le.Uint32(b[8:]), le.Uint64(b[fbGenOff:])
-	off := fbGenLen
-	if off == len(b) && count == 0 {
-		return t, nil
-	}
-	for {
-		if off+8 > len(b) {
-			return Table{}, ErrLayout
+	err := walkFreeBSDList(b, fbGenLen, fbGenOff, fbInpLen, func(r []byte) error {
+		if le.Uint64(r[fbSockOff:]) != fbSockLen {
+			return ErrLayout
 		}
-		switch n := le.Uint64(b[off:]); n {
-		case fbGenLen:
-			if off+fbGenLen != len(b) {
-				return Table{}, ErrLayout
-			}
-			if le.Uint64(b[off+fbGenOff:]) != gen {
-				return Table{}, ErrChanged
-			}
-			return t, nil
-		case fbInpLen:
-			if off+fbInpLen > len(b) {
-				return Table{}, ErrLayout
-			}
-			r := b[off : off+fbInpLen]
-			if le.Uint64(r[fbSockOff:]) != fbSockLen {
-				return Table{}, ErrLayout
-			}
-			v4 := r[fbIncFlagsOff]&0x01 == 0
-			t.Socks = append(t.Socks, Socket{
-				So:     le.Uint64(r[fbSockOff+fbSoOff:]),
-				Gen:    le.Uint64(r[fbInpGencntOff:]),
-				Local:  netip.AddrPortFrom(addr(r[fbLaddrOff:], v4), port(r[fbLportOff:])),
-				Remote: netip.AddrPortFrom(addr(r[fbFaddrOff:], v4), port(r[fbFportOff:])),
-			})
-			off += fbInpLen
-		default:
-			return Table{}, ErrLayout
-		}
+		v4 := r[fbIncFlagsOff]&0x01 == 0
+		t.Socks = append(t.Socks, Socket{
+			So:     le.Uint64(r[fbSockOff+fbSoOff:]),
+			Gen:    le.Uint64(r[fbInpGencntOff:]),
+			Local:  netip.AddrPortFrom(addr(r[fbLaddrOff:], v4), port(r[fbLportOff:])),
+			Remote: netip.AddrPortFrom(addr(r[fbFaddrOff:], v4), port(r[fbFportOff:])),
+		})
+		return nil
+	})
+	if err != nil {
+		return Table{}, err
 	}
+	return t, nil
 }
 
 // ParseFreeBSDUnix parses net.local.dgram.pcblist: a struct xunpgen, one
@@ -91,47 +67,65 @@ func ParseFreeBSDUDP(b []byte) (Table, error) {
 // again.
 func ParseFreeBSDUnix(b []byte) (Table, error) {
 	var t Table
-	if len(b) < fbUnpGenLen || le.Uint64(b) != fbUnpGenLen {
-		return t, ErrLayout
+	err := walkFreeBSDList(b, fbUnpGenLen, fbUnpGenOff, fbUnpLen, func(r []byte) error {
+		if le.Uint64(r[fbUnpSockOff:]) != fbSockLen {
+			return ErrLayout
+		}
+		path := r[fbUnpAddrOff+2 : fbUnpAddrOff+106]
+		if sunLen := int(r[fbUnpAddrOff]); sunLen >= 2 && sunLen-2 < len(path) {
+			path = path[:sunLen-2]
+		}
+		t.Socks = append(t.Socks, Socket{
+			So:   le.Uint64(r[fbUnpSockOff+fbSoOff:]),
+			Gen:  le.Uint64(r[fbUnpGencntOff:]),
+			Path: cstring(path),
+		})
+		return nil
+	})
+	if err != nil {
+		return Table{}, err
 	}
-	count, gen := le.Uint32(b[8:]), le.Uint64(b[fbUnpGenOff:])
-	off := fbUnpGenLen
+	return t, nil
+}
+
+// walkFreeBSDList walks a FreeBSD pcblist: a generation header of genLen
+// bytes (its length first, the count at 8, the generation at genOff), the
+// records, each recLen bytes with its length first, and the header again.
+// It calls rec with each record. A length it does not know is ErrLayout; a
+// closing generation that differs from the opening one is ErrChanged (the
+// table changed while the kernel copied it out: read it again).
+func walkFreeBSDList(b []byte, genLen, genOff, recLen int, rec func(r []byte) error) error {
+	if len(b) < genLen || le.Uint64(b) != uint64(genLen) {
+		return ErrLayout
+	}
+	count, gen := le.Uint32(b[8:]), le.Uint64(b[genOff:])
+	off := genLen
 	if off == len(b) && count == 0 {
-		return t, nil
+		return nil
 	}
 	for {
 		if off+8 > len(b) {
-			return Table{}, ErrLayout
+			return ErrLayout
 		}
-		switch n := le.Uint64(b[off:]); n {
-		case fbUnpGenLen:
-			if off+fbUnpGenLen != len(b) {
-				return Table{}, ErrLayout
+		switch le.Uint64(b[off:]) {
+		case uint64(genLen):
+			if off+genLen != len(b) {
+				return ErrLayout
 			}
-			if le.Uint64(b[off+fbUnpGenOff:]) != gen {
-				return Table{}, ErrChanged
+			if le.Uint64(b[off+genOff:]) != gen {
+				return ErrChanged
 			}
-			return t, nil
-		case fbUnpLen:
-			if off+fbUnpLen > len(b) {
-				return Table{}, ErrLayout
+			return nil
+		case uint64(recLen):
+			if off+recLen > len(b) {
+				return ErrLayout
 			}
-			r := b[off : off+fbUnpLen]
-			if le.Uint64(r[fbUnpSockOff:]) != fbSockLen {
-				return Table{}, ErrLayout
+			if err := rec(b[off : off+recLen]); err != nil {
+				return err
 			}
-			path := r[fbUnpAddrOff+2 : fbUnpAddrOff+106]
-			if sunLen := int(r[fbUnpAddrOff]); sunLen >= 2 && sunLen-2 < len(path) {
-				path = path[:sunLen-2]
-			}
-			t.Socks = append(t.Socks, Socket{
-				So:   le.Uint64(r[fbUnpSockOff+fbSoOff:]),
-				Gen:  le.Uint64(r[fbUnpGencntOff:]),
-				Path: cstring(path),
-			})
-			off += fbUnpLen
+			off += recLen
 		default:
-			return Table{}, ErrLayout
+			return ErrLayout
 		}
 	}
 }
