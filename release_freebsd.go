@@ -109,12 +109,7 @@ func udpHolders(asked netip.AddrPort, address string) ([]Holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	var socks []pcblist.Socket
-	for _, s := range t.Socks {
-		if conflicts(asked, s.Local) {
-			socks = append(socks, s)
-		}
-	}
+	socks := conflictingSockets(t, asked)
 	return fileHolders(socks, address)
 }
 
@@ -126,12 +121,7 @@ func unixHolders(path string) ([]Holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	var socks []pcblist.Socket
-	for _, s := range t.Socks {
-		if s.Path == path {
-			socks = append(socks, s)
-		}
-	}
+	socks := socketsAtPath(t, path)
 	return fileHolders(socks, path)
 }
 
