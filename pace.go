@@ -21,8 +21,20 @@ type pacer struct {
 func newPacer(first, max time.Duration) pacer { return pacer{delay: first, max: max} }
 
 // wait sleeps for the current delay, then doubles it up to the cap. It
-// reports false, at once, if ctx ends first.
+// reports false if ctx ends first: at once for a wait of a millisecond or
+// more, at the end of a shorter one, which sleeps in a system call (see
+// sleepShort) and is cut to ctx's deadline.
 func (p *pacer) wait(ctx context.Context) bool {
+	if d := p.delay; d < timerGrain {
+		p.delay = min(2*p.delay, p.max)
+		left, ok := timeLeft(ctx)
+		if !ok {
+			return false
+		}
+		sleepShort(min(d, left))
+		_, ok = timeLeft(ctx)
+		return ok
+	}
 	if p.timer == nil {
 		p.timer = time.NewTimer(p.delay)
 	} else {
@@ -35,6 +47,21 @@ func (p *pacer) wait(ctx context.Context) bool {
 	case <-p.timer.C:
 		return true
 	}
+}
+
+// timeLeft returns how long ctx has until its deadline (a long time if it
+// has none), and false if ctx has ended. It reads the deadline itself: the
+// timer that ends ctx at its deadline can fire a millisecond late.
+func timeLeft(ctx context.Context) (time.Duration, bool) {
+	if ctx.Err() != nil {
+		return 0, false
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return time.Duration(1<<63 - 1), true
+	}
+	left := time.Until(deadline)
+	return left, left > 0
 }
 
 // stop releases the timer.

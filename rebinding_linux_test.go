@@ -336,3 +336,22 @@ func TestShutdownKeepsTheSocketsOutcomeForTheNextCloser(t *testing.T) {
 	require.ErrorIs(t, err, ErrHeldElsewhere, "the outcome, not ctx's error")
 	require.ErrorIs(t, c.Close(), net.ErrClosed)
 }
+
+// A socket RebindingConn retires is connected to itself (stopReceiving),
+// after which its Close must read its peer into the lookup key: a key
+// without it makes the kernel's lookup miss the socket, and a Close call
+// it released while a child still holds it.
+func TestRetiredSocketIsLookedUpWithItsPeer(t *testing.T) {
+	pc, err := ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	uc := pc.(*UDPConn)
+	defer uc.Close()
+	require.NoError(t, stopReceiving(uc, uc.LocalAddr()))
+
+	id := uc.identity()
+	require.NotZero(t, id.Key.Family, "sock_diag identifies the socket")
+	assert.Equal(t, uint16(uc.LocalAddr().(*net.UDPAddr).Port), id.Key.RemotePort, "the key has the peer the socket was connected to")
+	found, _, err := id.Key.Lookup(id.Inode)
+	require.NoError(t, err)
+	assert.True(t, found, "and the kernel finds the open socket by it")
+}

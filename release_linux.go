@@ -17,15 +17,14 @@ import (
 // holder: a child of this process between fork and exec (it has a copy of
 // every descriptor until exec closes the close-on-exec ones), a copy this
 // process made (File, a dup through SyscallConn), or another process the
-// socket was handed to. verifyReleased first takes syscall.ForkLock for
-// reading, a barrier against a fork in progress, then asks the kernel
-// whether the socket still exists: one sock_diag exact lookup (UDP about
-// 2.4 µs, unixgram about 21 µs; /proc/net/udp, the fallback, about 37 µs;
-// measured with go test -run '^$' -bench VerifyReleased -benchtime 2s
-// -count 5 .). If it does, the holders are looked up in /proc: long-lived
-// ones are reported at once, and a transient one is waited out with a
-// capped backoff until the socket is gone or the bound passes. Close
-// returns nil only when a lookup said the socket is gone.
+// socket was handed to. verifyReleased asks the kernel whether the socket
+// still exists: one sock_diag exact lookup (UDP about 2.4 µs, unixgram
+// about 21 µs; /proc/net/udp, the fallback, about 37 µs; measured with go
+// test -run '^$' -bench VerifyReleased -benchtime 2s -count 5 .). If it
+// does, the holders are looked up in /proc: long-lived ones are reported
+// at once, and a transient one is waited out with a capped backoff until
+// the socket is gone or the bound passes.
+// Close returns nil only when a lookup said the socket is gone.
 
 // verifyReleased returns nil only when a lookup in the kernel's tables
 // said the target's socket is gone (the fast path, which needs none, is
@@ -46,7 +45,10 @@ func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err err
 		}
 		return w.hs
 	}
-	forkBarrier()
+	// Ask at once: the socket is usually gone. Waiting for the forks in
+	// progress first (a fork barrier, ForkLock for reading) cost a Close
+	// under exec noise 4-13 µs on average, though a fork that began before
+	// the socket was opened holds no copy of it.
 	attempts = 1
 	held, err := stillHeld(t.sock)
 	if err != nil {
@@ -65,9 +67,15 @@ func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err err
 	if len(t.openCopies()) > 0 {
 		w.next = begun // an open copy of ours: look and report now
 	}
-	p := newPacer(firstBackoff, maxBackoff)
+	p := newPacer(firstBackoff, lookupMaxBackoff)
 	defer p.stop()
 	for {
+		// The usual holder is a child cloned while the socket was open,
+		// between fork and exec (a median 0.34 ms here). The looks are
+		// paced from 50 µs, in a system call (see sleepShort): Go's
+		// timers would make the first wait a millisecond. A fork barrier
+		// here (ForkLock for reading) waited 0.3 ms on average under exec
+		// noise for the next forks too, and made the wait no shorter.
 		if w.due() {
 			_ = w.scan() // never fails
 			if w.longLived() {
@@ -81,7 +89,6 @@ func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err err
 		if !p.wait(ctx) {
 			return attempts, t.releaseError(scan(), time.Since(begun), attempts, nil)
 		}
-		forkBarrier()
 		attempts++
 		held, err := stillHeld(t.sock)
 		if err != nil {
@@ -92,6 +99,13 @@ func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err err
 		}
 	}
 }
+
+// lookupMaxBackoff caps the pace of Close's lookups, below maxBackoff: a
+// lookup costs about 2 µs, so one every 200 µs is 1% of a core, and a
+// Close returns at most 200 µs after the holder let go. With maxBackoff, a
+// Close whose socket a child held (about 1 in 100 under exec noise) waited
+// 0.44-0.64 ms on average (bench/notes.md).
+const lookupMaxBackoff = 200 * time.Microsecond
 
 // noChildren reports whether this process has no child process at all.
 func noChildren() bool {

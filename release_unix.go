@@ -46,16 +46,21 @@ const (
 //     earlier is still our child while it holds a copy (between fork and
 //     exec; exec drops it), which waitid sees.
 //
+// The read lock is only tried, never waited for: a fork in progress holds
+// the write lock (on Linux until the child has exec'd), and a process that
+// forks means children, so the lookup is needed anyway. Waiting there cost
+// a Close under exec noise 7 µs on average, for nothing (bench/notes.md).
+//
 // Then prepareRelease returns the unlock, which the closer calls right
 // after the underlying Close, made inline even by a Shutdown: net's Close
-// of a socket it opened waits only for the calls it has just woken. On Linux one waitid costs about a tenth of a sock_diag
-// round trip, and the identity is not read at all. What it cannot see is
+// of a socket it opened waits only for the calls it has just woken. On
+// Linux one waitid costs about a tenth of a sock_diag round trip, and the
+// identity is not read at all. What it cannot see is
 // listed in the README's limits: a fork by C code (which does not take
 // ForkLock) that forks again without exec, and another process taking a
 // copy with pidfd_getfd.
 func (c *core) prepareRelease() (done func()) {
-	if !c.exposed.Load() {
-		syscall.ForkLock.RLock()
+	if !c.exposed.Load() && syscall.ForkLock.TryRLock() {
 		if noChildren() {
 			c.sole = true
 			return syscall.ForkLock.RUnlock

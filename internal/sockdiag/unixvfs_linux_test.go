@@ -68,8 +68,9 @@ func TestBoundFileMatchesFstat(t *testing.T) {
 	}
 }
 
-func fdOf(t *testing.T, uc *net.UnixConn) int {
-	rc, err := uc.SyscallConn()
+// fdOf returns c's descriptor, valid while c is open.
+func fdOf(t *testing.T, c syscall.Conn) int {
+	rc, err := c.SyscallConn()
 	require.NoError(t, err)
 	fd := -1
 	require.NoError(t, rc.Control(func(f uintptr) { fd = int(f) }))
