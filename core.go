@@ -166,7 +166,11 @@ func (c *core) Shutdown(ctx context.Context) error {
 // may block (a wrapped conn's Close can): Close waits for it inline, while
 // Shutdown runs it aside so that its ctx bounds the wait.
 func (c *core) startClose(ctx context.Context) {
-	_ = c.pc.SetDeadline(pastDeadline)
+	if !c.netOwned() {
+		// net's Close wakes the blocked calls of its own conns, with
+		// net.ErrClosed; a past deadline first would wake them once more.
+		_ = c.pc.SetDeadline(pastDeadline)
+	}
 	if c.group != nil {
 		c.identity() // the last handle may need it whatever its own exposure (see release)
 	}
@@ -185,6 +189,22 @@ func (c *core) startClose(ctx context.Context) {
 		done() // the descriptor is closed: let forks go on
 	}
 }
+
+// netOwned reports whether the owned conn is one of net's, whose Close
+// wakes every blocked call.
+func (c *core) netOwned() bool {
+	switch c.pc.(type) {
+	case *net.UDPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
+// closeMayBlock reports whether the underlying Close may block: a wrapped
+// conn's can, and so can net's once its descriptor was reachable by other
+// code, which could put it in blocking mode. net's Close of a descriptor
+// of its own waits only for the calls it has just woken.
+func (c *core) closeMayBlock() bool { return !c.netOwned() || c.exposed.Load() }
 
 // transientOnly reports whether err, from verifyReleased, says only that
 // transient holders still held the socket when the wait ended: no

@@ -19,6 +19,8 @@ type fakeSteps struct {
 
 func (f *fakeSteps) startClose(context.Context) { f.l.underlyingDone() }
 
+func (f *fakeSteps) closeMayBlock() bool { return true }
+
 func (f *fakeSteps) release(ctx context.Context) (int, error) {
 	f.releases++
 	if ctx.Err() != nil {

@@ -318,6 +318,10 @@ func (c *RebindingConn) Shutdown(ctx context.Context) error {
 	return c.shutdown(ctx, c)
 }
 
+// closeMayBlock is true: the sockets' descriptors are reachable through
+// SyscallConn and the user's Control.
+func (c *RebindingConn) closeMayBlock() bool { return true }
+
 // startClose cancels a Rebind in progress and unblocks the calls on the
 // socket in service at once, not once that Rebind lets go of sem: under
 // optMu, so that a socket installed later gets past deadlines too
