@@ -24,6 +24,8 @@ BenchmarkBatchRead/size=64/api=ReadFrom/impl=safeudp-2        	  100000	      10
 BenchmarkBatchRead/size=64/api=Batch/batch=8/impl=safeudp-2   	  100000	       400 ns/op	   2500000 pkts/s	      52 B/op	       2 allocs/op
 BenchmarkCloseRebind/plain-2                                  	   10000	     10000 ns/op	       0 B/op	       0 allocs/op
 BenchmarkCloseRebind/safeudp-2                                	   10000	     12500 ns/op	     100 B/op	       2 allocs/op
+BenchmarkCloseRebindExecNoise/impl=naive-2                    	    5000	     10000 ns/op	 0.01 children/op	 0 failures/op	     400 B/op	      10 allocs/op
+BenchmarkCloseRebindExecNoise/impl=safeudp-2                  	    5000	     15000 ns/op	 0.02 children/op	 0 failures/op	    1400 B/op	      22 allocs/op
 PASS
 goos: linux
 cpu: Test CPU
@@ -76,11 +78,15 @@ func TestPageHasTargetsRatiosAndMissingBenchmarks(t *testing.T) {
 	assert.Contains(t, out, "`bench/run.sh`")
 	// 8400/8200 = 1.024: within the 3% target.
 	assert.Contains(t, out, "| size=64/pairs=1/api=AddrPort | safeudp | 8400 ±2% | 1.024 (p=0.667) |")
-	assert.Regexp(t, `BenchmarkPingPong \| safeudp/plain ≤ 1.03 ns/op in every config \| [^|]+\| met \|`, out)
+	// A geomean of 1.024 misses the 1.01 target, though no config is
+	// significantly above 1.03.
+	assert.Regexp(t, `BenchmarkPingPong \| safeudp/plain geomean ≤ 1.01, no config significantly above 1.03 \| geomean 1.024[^|]+\| \*\*missed\*\* \|`, out)
 	// 2.5M / 1M pkts/s = 2.5× the loop.
 	assert.Regexp(t, `BenchmarkBatchRead \| [^|]+\| best 2.50× [^|]+\| met \|`, out)
-	// 10000/12500 = 0.8 of plain's rate.
-	assert.Regexp(t, `BenchmarkCloseRebind \| [^|]+\| 0.80 of plain \| met \|`, out)
+	// 10000/12500 = 0.8 of plain's rate, from one round each: not shown.
+	assert.Regexp(t, `BenchmarkCloseRebind \| [^|]+\| 0.80 of plain \(p = 1.000\) \| not shown: noise \|`, out)
+	// 15000/10000 = 1.5× naive, over the 1.1 target.
+	assert.Regexp(t, `BenchmarkCloseRebindExecNoise \| [^|]+\| 1.50× naive \(p = 1.000\); safeudp failures/op 0 \| not shown: noise \| `+"`go test", out)
 	assert.Regexp(t, `BenchmarkTracker \| [^|]+\| not in this run \|`, out)
 	assert.NotContains(t, out, "NaN")
 }
