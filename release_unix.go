@@ -63,13 +63,18 @@ func (c *core) prepareRelease() (done func()) {
 	if !c.exposed.Load() && syscall.ForkLock.TryRLock() {
 		if noChildren() {
 			c.sole = true
-			return syscall.ForkLock.RUnlock
+			return forkUnlock
 		}
 		syscall.ForkLock.RUnlock()
 	}
 	c.identity()
 	return nil
 }
+
+// forkUnlock releases prepareRelease's read lock on ForkLock: a func
+// value made once, where the method value made per Close cost an
+// allocation.
+var forkUnlock = syscall.ForkLock.RUnlock
 
 // releaseError builds Close's error and logs the holders. verr, if not
 // nil, is why the kernel's tables could not be asked.

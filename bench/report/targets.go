@@ -115,11 +115,9 @@ func pingPongTargets(rs *results) []target {
 			significant++
 		}
 	}
+	// Above 1.03 without significance is noise, and the target is met.
 	g := geomean(ratios)
 	v := verdict(significant == 0 && g <= 1.01)
-	if v == "met" && over > 0 {
-		v = "not shown: noise"
-	}
 	return []target{
 		{top, "safeudp/plain geomean ≤ 1.01, no config significantly above 1.03",
 			fmt.Sprintf("geomean %.3f; worst %.3f (%s); %d of %d configs above 1.03, %d of them significantly (Mann-Whitney p < 0.05)",
