@@ -138,10 +138,12 @@ func (c *core) setDeadline(t time.Time, set func(time.Time) error) error {
 	}
 	defer c.inflight.release()
 	err := set(t)
-	// Close sets closedBit before it pushes the deadlines into the past.
-	// If it began after our acquire, it may have pushed them before our
-	// set re-armed one, so push again: whichever order the two ran in,
-	// the last deadline written is in the past.
+	// Close sets closedBit before it pushes a wrapped conn's deadlines
+	// into the past. If it began after our acquire, it may have pushed
+	// them before our set re-armed one, so push again: whichever order the
+	// two ran in, the last deadline written is in the past (for net's own
+	// conns, which Close does not push, it keeps a closing conn's deadline
+	// from being re-armed).
 	if c.inflight.closing() {
 		_ = set(pastDeadline)
 	}

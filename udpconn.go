@@ -33,18 +33,18 @@ type UDPConn struct {
 }
 
 // Close closes the conn. This is the contract of Close for every conn of
-// the package; the other types refer to it. Calls that begin after Close has begun fail at
-// once with an error wrapping [net.ErrClosed]; calls blocked in the
-// underlying conn are unblocked (by closing it and by pushing its deadlines
-// into the past); Close returns only after every call has returned, the
-// underlying Close has returned, and the socket is released.
+// the package; the other types refer to it. Calls that begin after Close
+// has begun fail at once with an error wrapping [net.ErrClosed]; calls
+// blocked in the underlying conn are unblocked (by closing it, and for a
+// wrapped conn by pushing its deadlines into the past first); Close
+// returns only after every call has returned, the underlying Close has
+// returned, and the socket is released.
 //
 // On Linux, Close then makes sure the socket is gone: either nothing but
 // its own descriptor can ever have held it (a socket [ListenPacket] opened
 // without a Control, never exposed through File or SyscallConn, in a
-// process with no child:
-// one waitid), or the kernel says so (a sock_diag lookup, a few
-// microseconds). A child process between fork and
+// process with no child: one waitid), or the kernel says so (a sock_diag
+// lookup, a few microseconds). A child process between fork and
 // exec, which holds a copy of every descriptor until exec, is waited out
 // for up to [ListenConfig.ReleaseTimeout] (1s by default). A holder that will
 // not let go by itself (an open File() copy, another descriptor of the
@@ -64,10 +64,10 @@ type UDPConn struct {
 // second Close of a net conn does, which also wraps the outcome if it was
 // an error: when a library closed the conn and dropped a [*ReleaseError],
 // a later Close still satisfies errors.Is(err, [ErrHeldElsewhere]). If a
-// call never returns, Close never
-// returns either; after 5 seconds it logs what it is waiting for (to the
-// [ListenConfig]'s Logger, or slog's default logger). Use Shutdown to bound
-// the wait. Close must not be called from inside a call on the same conn
+// call never returns (on a wrapped conn, or on a descriptor that code
+// outside this package put in blocking mode), Close never returns either;
+// after 5 seconds it logs what it is waiting for (to the [ListenConfig]'s
+// Logger, or slog's default logger). Use Shutdown to bound the wait. Close must not be called from inside a call on the same conn
 // (a RawConn callback, say): it would wait for itself.
 func (c *UDPConn) Close() error { return c.core.Close() }
 
