@@ -168,9 +168,10 @@ func (c *core) Shutdown(ctx context.Context) error {
 // may block (a wrapped conn's Close can): Close waits for it inline, while
 // Shutdown runs it aside so that its ctx bounds the wait.
 func (c *core) startClose(ctx context.Context) {
-	if !c.netOwned() {
-		// net's Close wakes the blocked calls of its own conns, with
-		// net.ErrClosed; a past deadline first would wake them once more.
+	if c.closeMayBlock() {
+		// net's Close wakes the blocked calls of a descriptor of its own
+		// with net.ErrClosed; a past deadline first would wake them once
+		// more. A wrapped conn's Close may not wake them.
 		_ = c.pc.SetDeadline(pastDeadline)
 	}
 	if c.group != nil {
@@ -202,11 +203,15 @@ func (c *core) netOwned() bool {
 	return false
 }
 
-// closeMayBlock reports whether the underlying Close may block: a wrapped
-// conn's can, and so can net's once its descriptor was reachable by other
-// code, which could put it in blocking mode. net's Close of a descriptor
-// of its own waits only for the calls it has just woken.
-func (c *core) closeMayBlock() bool { return !c.netOwned() || c.exposed.Load() }
+// closeMayBlock reports whether the underlying Close may block, or leave a
+// call blocked: a wrapped conn's can, and so can net's once the descriptor
+// was reachable by other code (this handle's, or a sibling's in a Shared
+// group, which shares its open file and so its O_NONBLOCK), which could
+// put it in blocking mode. net's Close of a descriptor of its own waits
+// only for the calls it has just woken.
+func (c *core) closeMayBlock() bool {
+	return !c.netOwned() || c.exposed.Load() || c.groupExposed()
+}
 
 // transientOnly reports whether err, from verifyReleased, says only that
 // transient holders still held the socket when the wait ended: no

@@ -177,8 +177,9 @@ func (l *lifecycle) closeSequence(ctx context.Context, s closeSteps, logSlow boo
 	// The slow-close timer is armed only when the Close can get stuck:
 	// calls in flight (the tracker is closed by now, so no call can
 	// start) and an underlying Close that may block or leave a call
-	// blocked. net's Close of a descriptor no other code reached wakes
-	// every call, and a woken call returns. A timer costs two allocations
+	// blocked (closeMayBlock). net's Close of a descriptor that no other
+	// code, this handle's or a Shared sibling's, reached wakes every call,
+	// and a woken call returns. A timer costs two allocations
 	// and, arming a thread sleeping in the network poller, 1.4 µs of a
 	// Close with one reader and 4.6 µs with 64 (bench/notes.md).
 	if logSlow && l.inflight.count() > 0 && s.closeMayBlock() {

@@ -113,9 +113,6 @@ func stopReceiving(uc *UDPConn, laddr net.Addr) error {
 		}
 		sa = s6
 	}
-	// Connected now, the socket's key has a peer: its Close must read it
-	// (see identify).
-	uc.exposed.Store(true)
 	rc := rawConnOf(uc)
 	if rc == nil {
 		return net.ErrClosed

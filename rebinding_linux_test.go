@@ -338,9 +338,9 @@ func TestShutdownKeepsTheSocketsOutcomeForTheNextCloser(t *testing.T) {
 }
 
 // A socket RebindingConn retires is connected to itself (stopReceiving),
-// after which its Close must read its peer into the lookup key: a key
-// without it makes the kernel's lookup miss the socket, and a Close call
-// it released while a child still holds it.
+// and its Close must look it up with that peer: a key without it makes
+// the kernel's lookup miss the socket, and a Close call it released while
+// a child still holds it.
 func TestRetiredSocketIsLookedUpWithItsPeer(t *testing.T) {
 	pc, err := ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -39,9 +39,7 @@ func BenchmarkVerifyReleased(b *testing.B) {
 				b.Fatal(err)
 			}
 			var t releaseTarget
-			_ = rc.Control(func(fd uintptr) {
-				t.sock = sockdiag.Identify(int(fd), sockdiag.Known{UDP: bc.network == "udp", Unconnected: true})
-			})
+			_ = rc.Control(func(fd uintptr) { t.sock = sockdiag.Identify(int(fd), bc.network == "udp", false) })
 			if bc.procNet {
 				t.sock.Key = sockdiag.Key{}
 			}

@@ -26,20 +26,11 @@ func (c *core) identify(pc net.PacketConn) {
 		return
 	}
 	_, isUDP := pc.(*net.UDPConn)
-	known := sockdiag.Known{UDP: isUDP}
-	if !c.exposed.Load() {
-		// No code but safeudp's has reached the descriptor (see
-		// prepareRelease): nothing bound it to a device, and it is
-		// connected only if it was opened so (DialUDP) or RebindingConn
-		// connected the socket it retires, which marks it exposed first
-		// (stopReceiving). Two system calls fewer, of five.
-		known.NoDevice = true
-		known.Unconnected = c.raddr == nil
-	}
-	// An exposed socket's peer is asked for whatever c.raddr says: it can
-	// be connected after it was opened, through SyscallConn. An
-	// unconnected socket answers ENOTCONN and keeps no peer.
-	_ = rc.Control(func(fd uintptr) { c.sock = sockdiag.Identify(int(fd), known) })
+	// Ask for the peer whatever c.raddr says: a socket can be connected
+	// after it was opened (through SyscallConn, or by RebindingConn, which
+	// connects the socket it retires to itself). An unconnected socket
+	// answers ENOTCONN and keeps no peer.
+	_ = rc.Control(func(fd uintptr) { c.sock = sockdiag.Identify(int(fd), isUDP, true) })
 }
 
 // socketInode returns the inode of the socket fd, or 0.

@@ -18,24 +18,6 @@ type Key struct {
 	Ifindex uint32
 }
 
-// Known is what the caller of Identify knows of a socket, which spares the
-// system calls that would read it. The zero value knows nothing: every
-// part of the key is read.
-type Known struct {
-	// UDP: the socket is a UDP socket (or a unix one); its protocol is
-	// not checked.
-	UDP bool
-	// Unconnected: the socket has never been connected, so its peer is
-	// not read. A wrong claim makes the key miss a connected socket, and
-	// a lookup call it gone: claim it only for a descriptor no other code
-	// could reach.
-	Unconnected bool
-	// NoDevice: nothing bound the socket to a device (SO_BINDTODEVICE),
-	// so its device is the scope of its bound address (an IPv6
-	// link-local bind), which getsockname gives. The same warning holds.
-	NoDevice bool
-}
-
 // Socket is what Identify reads of a socket: enough to find it again in
 // the kernel's tables.
 type Socket struct {

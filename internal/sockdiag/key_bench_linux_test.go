@@ -27,7 +27,7 @@ func BenchmarkIdentify(b *testing.B) {
 		f    func()
 	}{
 		{"Identify", func() {
-			if id := Identify(fd, Known{UDP: true, Unconnected: true}); id.Inode == 0 {
+			if id := Identify(fd, true, false); id.Inode == 0 {
 				b.Fatal("not identified")
 			}
 		}},

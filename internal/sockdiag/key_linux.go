@@ -8,18 +8,18 @@ import (
 )
 
 // Identify reads the socket fd, or returns the zero Socket if it is not a
-// UDP or unix datagram socket: for UDP fstat, getsockname, getsockopt
-// (SO_COOKIE) and, unless known says otherwise, getsockopt
-// (SO_BINDTOIFINDEX) and getpeername; for unix fstat, getsockname,
-// getsockopt(SO_TYPE) and SO_COOKIE. The Key is kept only for a family
-// sock_diag answers for on this kernel (see Works).
-func Identify(fd int, known Known) Socket {
+// UDP or unix datagram socket: for UDP fstat, getsockopt(SO_COOKIE),
+// getsockname and getsockopt(SO_BINDTOIFINDEX) (plus getpeername when
+// connected is set); for unix fstat, getsockname, getsockopt(SO_TYPE) and
+// SO_COOKIE. knownUDP skips the check of the protocol. The Key is kept
+// only for a family sock_diag answers for on this kernel (see Works).
+func Identify(fd int, knownUDP, connected bool) Socket {
 	ino := Inode(fd)
 	if ino == 0 {
 		return Socket{}
 	}
 	s := Socket{FD: fd, Inode: ino}
-	k, family, ok := keyOf(fd, known)
+	k, family, ok := keyOf(fd, knownUDP, connected)
 	if family == 0 {
 		return Socket{} // not a datagram socket Identify knows
 	}
@@ -33,7 +33,7 @@ func Identify(fd int, known Known) Socket {
 // keyOf reads fd's sock_diag key. family is the socket's family if it is a
 // UDP or unix datagram socket, else 0; ok reports whether the key is
 // complete (the kernel gave a cookie).
-func keyOf(fd int, known Known) (k Key, family uint8, ok bool) {
+func keyOf(fd int, knownUDP, connected bool) (k Key, family uint8, ok bool) {
 	var rsa unix.RawSockaddrAny
 	l := uint32(unsafe.Sizeof(rsa))
 	if _, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l))); e != 0 {
@@ -51,7 +51,7 @@ func keyOf(fd int, known Known) (k Key, family uint8, ok bool) {
 	default:
 		return k, 0, false
 	}
-	if !known.UDP {
+	if !knownUDP {
 		if proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || proto != unix.IPPROTO_UDP {
 			return k, 0, false
 		}
@@ -62,16 +62,10 @@ func keyOf(fd int, known Known) (k Key, family uint8, ok bool) {
 		// Kernel before 4.12: Close looks for the inode in /proc/net.
 		return k, family, false
 	}
-	if known.NoDevice {
-		// The kernel reports the device of a link-local bind as the
-		// address's scope (inet6_getname), and there is no other.
-		if rsa.Addr.Family == unix.AF_INET6 {
-			k.Ifindex = (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa)).Scope_id
-		}
-	} else if k.Ifindex, ok = boundIfindex(fd); !ok {
+	if k.Ifindex, ok = boundIfindex(fd); !ok {
 		return k, family, false
 	}
-	if !known.Unconnected {
+	if connected {
 		var peer unix.RawSockaddrAny
 		l := uint32(unsafe.Sizeof(peer))
 		if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&peer)), uintptr(unsafe.Pointer(&l))); e == 0 {

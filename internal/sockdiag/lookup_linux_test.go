@@ -99,7 +99,7 @@ func TestLookupAgreesWithProcNet(t *testing.T) {
 			require.NoError(t, err)
 			var id Socket
 			require.NoError(t, rc.Control(func(fd uintptr) {
-				id = Identify(int(fd), Known{Unconnected: tc.network != "connected"})
+				id = Identify(int(fd), false, tc.network == "connected")
 			}))
 			require.NotZero(t, id.Inode, "identify records the inode itself")
 			require.NotZero(t, id.Key.Family)

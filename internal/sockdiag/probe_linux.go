@@ -85,7 +85,7 @@ func probeFamily(family int) uint32 {
 	if err := unix.Bind(fd, sa); err != nil {
 		return final(err)
 	}
-	k, _, ok := keyOf(fd, Known{Unconnected: true})
+	k, _, ok := keyOf(fd, false, false)
 	if !ok {
 		return broken // no cookie: this kernel cannot make exact lookups
 	}

@@ -68,9 +68,8 @@ func TestBoundFileMatchesFstat(t *testing.T) {
 	}
 }
 
-// fdOf returns c's descriptor, valid while c is open.
-func fdOf(t *testing.T, c syscall.Conn) int {
-	rc, err := c.SyscallConn()
+func fdOf(t *testing.T, uc *net.UnixConn) int {
+	rc, err := uc.SyscallConn()
 	require.NoError(t, err)
 	fd := -1
 	require.NoError(t, rc.Control(func(f uintptr) { fd = int(f) }))
