@@ -23,8 +23,8 @@ import (
 // test -run '^$' -bench VerifyReleased -benchtime 2s -count 5 .). If it
 // does, the holders are looked up in /proc: long-lived ones are reported
 // at once, and a transient one is waited out with a capped backoff until
-// the socket is gone or the bound passes.
-// Close returns nil only when a lookup said the socket is gone.
+// the socket is gone or the bound passes. Close returns nil only when a
+// lookup said the socket is gone.
 
 // verifyReleased returns nil only when a lookup in the kernel's tables
 // said the target's socket is gone (the fast path, which needs none, is
@@ -102,9 +102,10 @@ func verifyReleased(ctx context.Context, t releaseTarget) (attempts int, err err
 
 // lookupMaxBackoff caps the pace of Close's lookups, below maxBackoff: a
 // lookup costs about 2 µs, so one every 200 µs is 1% of a core, and a
-// Close returns at most 200 µs after the holder let go. With maxBackoff, a
-// Close whose socket a child held (about 1 in 100 under exec noise) waited
-// 0.44-0.64 ms on average (bench/notes.md).
+// Close returns at most 200 µs (plus timer slack) after the holder let go.
+// A child holds the socket for 0.44-0.64 ms on average when it does
+// (about 1 close in 100 under exec noise, bench/notes.md), so a cap of a
+// millisecond would often double the wait.
 const lookupMaxBackoff = 200 * time.Microsecond
 
 // noChildren reports whether this process has no child process at all.
