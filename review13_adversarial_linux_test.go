@@ -110,20 +110,6 @@ func TestReview13InheritedDeviceBoundSocketWithLoggerIsFound(t *testing.T) {
 	assert.True(t, found, "the kernel must find the open socket by its key (key %+v)", id.Key)
 }
 
-// chanHandler sends each record's message to ch, dropping it if ch is full.
-type chanHandler struct{ ch chan string }
-
-func (h chanHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h chanHandler) Handle(_ context.Context, r slog.Record) error {
-	select {
-	case h.ch <- r.Message:
-	default:
-	}
-	return nil
-}
-func (h chanHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h chanHandler) WithGroup(string) slog.Handler      { return h }
-
 // inRecvfrom reports whether a thread of this process is blocked in
 // recvfrom(2) on fd (amd64: syscall 45; /proc/self/task/*/syscall).
 func inRecvfrom(t *testing.T, fd int) bool {
@@ -153,7 +139,13 @@ func TestReview13SharedHandleBlockedBySiblingLogsSlowClose(t *testing.T) {
 	slowCloseAfter = 50 * time.Millisecond
 	defer func() { slowCloseAfter = old }()
 	logs := make(chan string, 64)
-	lc := ListenConfig{Shared: true, Logger: slog.New(chanHandler{logs})}
+	rec := &LogRecorder{On: func(msg string) {
+		select {
+		case logs <- msg:
+		default: // full: the test has what it needs
+		}
+	}}
+	lc := ListenConfig{Shared: true, Logger: slog.New(rec)}
 	a, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer a.Close()
