@@ -14,13 +14,20 @@ func reproduce(top string) string {
 	return fmt.Sprintf("`go test -run '^$' -bench '^%s$' -benchmem -count 6 .`", top)
 }
 
-// compare returns the median ns/op ratio of impl a to impl b in config,
-// and its p-value.
-func compare(rs *results, top, config, a, b string) (ratio, p float64, ok bool) {
+// pairNames returns the names of impls a and b in config of top, and
+// whether both ran.
+func pairNames(rs *results, top, config, a, b string) (an, bn string, ok bool) {
 	rows := rs.rows(top)
 	an, ok1 := lookup(rows, config, a)
 	bn, ok2 := lookup(rows, config, b)
-	if !ok1 || !ok2 {
+	return an, bn, ok1 && ok2
+}
+
+// compare returns the median ns/op ratio of impl a to impl b in config,
+// and its p-value.
+func compare(rs *results, top, config, a, b string) (ratio, p float64, ok bool) {
+	an, bn, ok := pairNames(rs, top, config, a, b)
+	if !ok {
 		return 0, 0, false
 	}
 	x, _ := rs.stat(an, "ns/op")
@@ -97,10 +104,8 @@ func closeTargets(rs *results) []target {
 
 func callOverheadTargets(rs *results) []target {
 	const top = "BenchmarkCallOverhead"
-	rows := rs.rows(top)
-	sn, ok1 := lookup(rows, "api=ReadFromUDPAddrPort", "safeudp")
-	pn, ok2 := lookup(rows, "api=ReadFromUDPAddrPort", "plain")
-	if !ok1 || !ok2 {
+	sn, pn, ok := pairNames(rs, top, "api=ReadFromUDPAddrPort", "safeudp", "plain")
+	if !ok {
 		return missing(top, "≤ 8 ns per tracked call")
 	}
 	a, _ := rs.stat(sn, "ns/op")
@@ -119,10 +124,8 @@ func callOverheadTargets(rs *results) []target {
 
 func memoryTargets(rs *results) []target {
 	const top = "BenchmarkConnMemory"
-	rows := rs.rows(top)
-	sn, ok1 := lookup(rows, "", "safeudp")
-	pn, ok2 := lookup(rows, "", "plain")
-	if !ok1 || !ok2 {
+	sn, pn, ok := pairNames(rs, top, "", "safeudp", "plain")
+	if !ok {
 		return missing(top, "memory per open conn, against *net.UDPConn")
 	}
 	var parts []string

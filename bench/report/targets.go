@@ -95,23 +95,17 @@ func pingPongTargets(rs *results) []target {
 	// A config misses the target when its ratio is above 1.03 and the
 	// rounds show the difference is real (p < 0.05); above 1.03 without
 	// significance is reported as noise, not as met.
-	rows := rs.rows(top)
 	over, significant := 0, 0
-	for _, r := range rows {
+	for _, r := range rs.rows(top) {
 		if r.impl != "safeudp" {
 			continue
 		}
-		pn, ok := lookup(rows, r.config, "plain")
-		if !ok {
-			continue
-		}
-		a, _ := rs.stat(r.name, "ns/op")
-		b, _ := rs.stat(pn, "ns/op")
-		if b.median == 0 || a.median/b.median <= 1.03 {
+		ratio, p, ok := compare(rs, top, r.config, "safeudp", "plain")
+		if !ok || ratio <= 1.03 {
 			continue
 		}
 		over++
-		if mannWhitneyP(rs.samples[r.name]["ns/op"], rs.samples[pn]["ns/op"]) < 0.05 {
+		if p < 0.05 {
 			significant++
 		}
 	}
