@@ -63,25 +63,8 @@ func TestIPv4PacketConnOverRebindingConnReadsBatchesAcrossSwaps(t *testing.T) {
 		}
 		res <- ""
 	})
-	wg.Go(func() {
-		var b [8]byte
-		deadline := time.Now().Add(30 * time.Second)
-		for i := range total {
-			for sent.Load()-got.Load() >= window && time.Now().Before(deadline) {
-				runtime.Gosched()
-			}
-			binary.BigEndian.PutUint64(b[:], uint64(i))
-			if _, err := snd.WriteTo(b[:], c.LocalAddr()); err != nil {
-				t.Error(err)
-				return
-			}
-			sent.Add(1)
-		}
-	})
-	rebinds := 0
-	for ; got.Load() < total && rebinds < 2000; rebinds++ {
-		require.NoError(t, c.Rebind(context.Background()))
-	}
+	wg.Go(func() { sendInOrder(t, snd, c.LocalAddr(), total, window, &sent, &got) })
+	rebinds := rebindUntil(t, c, &got, total)
 	var r string
 	select {
 	case r = <-res:

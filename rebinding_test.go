@@ -555,25 +555,8 @@ func TestRebindingConnKeepsOrderForOneReader(t *testing.T) {
 		}
 		outOfOrder <- ""
 	})
-	wg.Go(func() {
-		var b [8]byte
-		deadline := time.Now().Add(30 * time.Second)
-		for i := range total {
-			for sent.Load()-got.Load() >= window && time.Now().Before(deadline) {
-				runtime.Gosched()
-			}
-			binary.BigEndian.PutUint64(b[:], uint64(i))
-			if _, err := snd.WriteTo(b[:], c.LocalAddr()); err != nil {
-				t.Error(err)
-				return
-			}
-			sent.Add(1)
-		}
-	})
-	rebinds := 0
-	for ; got.Load() < total && rebinds < 2000; rebinds++ {
-		require.NoError(t, c.Rebind(context.Background()))
-	}
+	wg.Go(func() { sendInOrder(t, snd, c.LocalAddr(), total, window, &sent, &got) })
+	rebinds := rebindUntil(t, c, &got, total)
 	var res string
 	select {
 	case res = <-outOfOrder:
@@ -584,4 +567,34 @@ func TestRebindingConnKeepsOrderForOneReader(t *testing.T) {
 	wg.Wait()
 	require.Empty(t, res, "after %d rebinds", rebinds)
 	t.Logf("%d datagrams in order across %d rebinds", total, rebinds)
+}
+
+// sendInOrder sends total datagrams from snd to dst, numbered 0 to
+// total-1 (8 bytes, big-endian), never more than window ahead of what the
+// reader counted in got, and counts each in sent. It stops holding back
+// after 30 s, so a stalled reader cannot hang it.
+func sendInOrder(t *testing.T, snd net.PacketConn, dst net.Addr, total, window int64, sent, got *atomic.Int64) {
+	var b [8]byte
+	deadline := time.Now().Add(30 * time.Second)
+	for i := range total {
+		for sent.Load()-got.Load() >= window && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		binary.BigEndian.PutUint64(b[:], uint64(i))
+		if _, err := snd.WriteTo(b[:], dst); err != nil {
+			t.Error(err)
+			return
+		}
+		sent.Add(1)
+	}
+}
+
+// rebindUntil rebinds c until the reader has counted total datagrams in
+// got, at most 2000 times, and returns how many rebinds it made.
+func rebindUntil(t *testing.T, c *safeudp.RebindingConn, got *atomic.Int64, total int64) int {
+	rebinds := 0
+	for ; got.Load() < total && rebinds < 2000; rebinds++ {
+		require.NoError(t, c.Rebind(context.Background()))
+	}
+	return rebinds
 }
