@@ -2,10 +2,7 @@ package safeudp
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // closedBit marks a tracker as closing. It sits far above any count of
@@ -20,12 +17,12 @@ const closedBit = 1 << 62
 // each. A golang.org/x/sync semaphore.Weighted per call would take a mutex
 // twice per call and serialize readers on different cores (see
 // BenchmarkTracker in semaphore_bench_test.go, which measures both), so the
-// count is a plain atomic word. The waiting side is where x/sync fits: the
-// drain is a weight-1 semaphore held from creation until the count reaches
-// zero after close, and every closer acquires it with its context, which
-// gives Shutdown a cancellable, leak-free wait with no goroutine of its own.
+// count is a plain atomic word. The waiting side is a latch, set when the
+// count reaches zero after close, which every closer waits for with its
+// context: Shutdown gets a cancellable, leak-free wait with no goroutine of
+// its own, and a conn closed with no call in flight never allocates for it.
 //
-// The zero value is not usable; call init first.
+// The zero value is ready to use.
 type inflight struct {
 	// n is the number of calls in progress, plus closedBit once close has
 	// been called. Every acquire adds 1 before it looks at closedBit, so a
@@ -33,15 +30,8 @@ type inflight struct {
 	// it), or sees the bit and backs out.
 	n atomic.Int64
 
-	// drained is held (weight 1 of 1) from init until the count first
-	// reaches zero with closedBit set; signal releases it, once.
-	drained *semaphore.Weighted
-	once    sync.Once // guards the single Release of drained
-}
-
-func (t *inflight) init() {
-	t.drained = semaphore.NewWeighted(1)
-	t.drained.TryAcquire(1) // never fails on a fresh semaphore
+	// drained is set once the count first reaches zero with closedBit set.
+	drained latch
 }
 
 // acquire counts a call in. It reports false, counting nothing, once close
@@ -114,24 +104,18 @@ func (t *inflight) count() int {
 	return int(t.n.Load() &^ closedBit)
 }
 
-// signal releases the drain. A count can touch zero more than once after
-// close (an acquire that backs out adds and removes 1), hence the Once.
-func (t *inflight) signal() {
-	t.once.Do(func() { t.drained.Release(1) })
-}
+// signal marks the drain. A count can touch zero more than once after
+// close (an acquire that backs out adds and removes 1); a latch is set
+// once.
+func (t *inflight) signal() { t.drained.set() }
 
 // wait blocks until close has been called and every call has returned, or
 // until ctx is done. On failure it returns ctx.Err() and leaves the tracker
-// unchanged, so a later wait can finish the job.
+// unchanged, so a later wait can finish the job. A drain that has happened
+// wins over a done ctx: a closer whose ctx just ended still sees it.
 func (t *inflight) wait(ctx context.Context) error {
-	// TryAcquire first: Acquire fails on a done ctx even when the drain has
-	// happened, and a closer whose ctx just ended must still see it.
-	if !t.drained.TryAcquire(1) {
-		if err := t.drained.Acquire(ctx, 1); err != nil {
-			return err
-		}
+	if !t.drained.wait(ctx) {
+		return ctx.Err()
 	}
-	// Hand the token on: every closer that waits gets through.
-	t.drained.Release(1)
 	return nil
 }

@@ -46,7 +46,6 @@ func trackerLoop(impl string) func(next func() bool) {
 	switch impl {
 	case "inflight":
 		t := new(inflight)
-		t.init()
 		return func(next func() bool) {
 			for next() {
 				if t.acquire() {

@@ -13,7 +13,6 @@ import (
 func TestTrackerPanicsOnAReleaseWithoutAcquire(t *testing.T) {
 	t.Run("open", func(t *testing.T) {
 		var tr inflight
-		tr.init()
 		require.True(t, tr.acquire())
 		tr.release()
 		tr.release()
@@ -21,13 +20,11 @@ func TestTrackerPanicsOnAReleaseWithoutAcquire(t *testing.T) {
 	})
 	t.Run("closed", func(t *testing.T) {
 		var tr inflight
-		tr.init()
 		require.True(t, tr.close())
 		assert.PanicsWithValue(t, "safeudp: released more than acquired", tr.release)
 	})
 	t.Run("closing with calls in flight", func(t *testing.T) {
 		var tr inflight
-		tr.init()
 		require.True(t, tr.acquire())
 		require.True(t, tr.close())
 		tr.release() // the drain ends here

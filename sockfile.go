@@ -28,7 +28,7 @@ import (
 
 // sockFile is the socket file that a conn's bind created, as recorded at
 // listen. It is written before the conn is returned and read by the
-// release (under core.releaseSem) and by Rebind; its descriptors are
+// release (under core.releaseTurn) and by Rebind; its descriptors are
 // closed by the release in every outcome, or by their finalizers if the
 // conn is dropped.
 type sockFile struct {
