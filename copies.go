@@ -40,7 +40,7 @@ func (c *core) recordCopy(f *os.File, made uintptr) {
 	copies.mu.Lock()
 	defer copies.mu.Unlock()
 	copies.list = slices.DeleteFunc(copies.list, (*fileCopy).gone)
-	copies.list = append(copies.list, &fileCopy{f: weak.Make(f), fd: fd, ino: ino, owner: weak.Make(c), opened: c.opened, made: made})
+	copies.list = append(copies.list, &fileCopy{f: weak.Make(f), fd: fd, ino: ino, owner: c.key, opened: c.opened, made: made})
 }
 
 // state reports whether the copy is still open, and whether it was dropped
@@ -73,7 +73,7 @@ func copiesOf(c *core, withDropped bool) []*fileCopy {
 	copies.mu.Lock()
 	defer copies.mu.Unlock()
 	copies.list = slices.DeleteFunc(copies.list, (*fileCopy).gone)
-	owner := weak.Make(c)
+	owner := c.key
 	var out []*fileCopy
 	for _, fc := range copies.list {
 		if fc.owner != owner {
@@ -88,7 +88,7 @@ func copiesOf(c *core, withDropped bool) []*fileCopy {
 
 // forgetCopies drops c's records once its socket is known to be released.
 func forgetCopies(c *core) {
-	owner := weak.Make(c)
+	owner := c.key
 	copies.mu.Lock()
 	defer copies.mu.Unlock()
 	copies.list = slices.DeleteFunc(copies.list, func(fc *fileCopy) bool { return fc.owner == owner })

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/safeudp/safeudp/internal/sockdiag"
 )
@@ -18,6 +19,7 @@ type core struct {
 	pc net.PacketConn // the owned conn; closed only by the close sequence
 
 	// Fixed at init, read without locks.
+	key      weak.Pointer[core] // this conn in the registry of live conns (registry.go)
 	lc       ListenConfig
 	sockFile *sockFile // unixgram socket file created by ListenPacket, removed on release
 
@@ -68,7 +70,7 @@ func (c *core) init(pc net.PacketConn, network string, opened uintptr, lc *Liste
 		raddr = rc.RemoteAddr()
 	}
 	c.initLifecycle(network, laddr, raddr, opened, c.lc.Logger)
-	register(c)
+	c.key = register(c)
 	if c.log != nil {
 		id := c.identity()
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "safeudp: listen",
@@ -262,7 +264,7 @@ func (c *core) release(ctx context.Context) (attempts int, err error) {
 		}
 		err = c.removeSocketFile()
 	}
-	unregister(c)
+	unregister(c.key)
 	if c.closeErr != nil {
 		err = &net.OpError{Op: "close", Net: c.network, Source: c.laddr, Addr: c.raddr, Err: errors.Join(unwrapOpError(c.closeErr), err)}
 	}

@@ -14,18 +14,23 @@ var live struct {
 	conns map[weak.Pointer[core]]struct{} // added at init, removed at release
 }
 
-func register(c *core) {
+// register adds c and returns its key, for unregister: a weak pointer is
+// made once per conn (a second weak.Make of the same conn looks its handle
+// up again under the runtime's lock).
+func register(c *core) weak.Pointer[core] {
+	w := weak.Make(c)
 	live.mu.Lock()
 	if live.conns == nil {
 		live.conns = make(map[weak.Pointer[core]]struct{})
 	}
-	live.conns[weak.Make(c)] = struct{}{}
+	live.conns[w] = struct{}{}
 	live.mu.Unlock()
+	return w
 }
 
-func unregister(c *core) {
+func unregister(w weak.Pointer[core]) {
 	live.mu.Lock()
-	delete(live.conns, weak.Make(c))
+	delete(live.conns, w)
 	live.mu.Unlock()
 }
 

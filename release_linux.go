@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -113,8 +114,11 @@ func noChildren() bool {
 	var info unix.Siginfo
 	// WNOWAIT: look, never reap (a zombie is somebody else's to wait for).
 	// WALL: children of any kind, also those cloned with another exit signal.
-	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)
-	return err == unix.ECHILD
+	// WNOHANG: it never blocks, so it is made as a raw system call, without
+	// telling the scheduler (60 of its 570 ns here, BenchmarkNoChildren).
+	_, _, errno := unix.RawSyscall6(unix.SYS_WAITID, unix.P_ALL, 0, uintptr(unsafe.Pointer(&info)),
+		unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, 0, 0)
+	return errno == unix.ECHILD
 }
 
 // stillHeld reports whether the kernel still has the socket: through sock_diag

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/safeudp/safeudp/internal/sockdiag"
 )
 
@@ -54,4 +56,26 @@ func BenchmarkVerifyReleased(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkNoChildren measures the fast path's one system call, in a
+// process with no child: waitid made raw (impl=raw, what noChildren does)
+// and through x/sys/unix.Waitid, which tells the scheduler first
+// (impl=unix).
+func BenchmarkNoChildren(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) {
+		for b.Loop() {
+			if !noChildren() {
+				b.Fatal("this benchmark needs a process with no child")
+			}
+		}
+	})
+	b.Run("impl=unix", func(b *testing.B) {
+		var info unix.Siginfo
+		for b.Loop() {
+			if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil); err != unix.ECHILD {
+				b.Fatalf("waitid: %v, want ECHILD (this benchmark needs a process with no child)", err)
+			}
+		}
+	})
 }

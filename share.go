@@ -48,7 +48,7 @@ var shared struct {
 
 // share makes c, just opened with Shared, the first handle of a new group.
 func (c *core) share() {
-	g := &shareGroup{network: c.network, laddr: c.laddr, open: 1, members: []weak.Pointer[core]{weak.Make(c)}}
+	g := &shareGroup{network: c.network, laddr: c.laddr, open: 1, members: []weak.Pointer[core]{c.key}}
 	g.sockFile, c.sockFile = c.sockFile, nil // the last handle to leave removes it
 	c.group = g
 	shared.mu.Lock()
@@ -79,7 +79,7 @@ func (lc *ListenConfig) joinShared(network, address string, opened uintptr) (net
 		c.group = g
 		g.mu.Lock()
 		g.open++
-		g.members = append(g.members, weak.Make(c))
+		g.members = append(g.members, c.key)
 		g.mu.Unlock()
 		return nc, nil
 	}
