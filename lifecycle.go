@@ -64,7 +64,7 @@ type closeSteps interface {
 	// this package could switch to blocking mode, golang/go#29277).
 	closeMayBlock() bool
 
-	// release runs after the drain, in the closer that holds releaseSem:
+	// release runs after the drain, in the closer that holds releaseTurn:
 	// it verifies the release and returns the outcome of closing, and how
 	// many times the kernel's tables were checked. If ctx ended before the
 	// release could complete (a transient holder still there), it returns
