@@ -17,8 +17,8 @@ import (
 // latch is an event that happens once: set marks it, and wait blocks until
 // it is marked or a context ends. The zero value is an unset latch.
 type latch struct {
-	// isSet is stored, under mu, after ch is closed; it is read without mu
-	// by the fast paths (a set latch needs no lock).
+	// isSet is stored, under mu, before ch is closed; it is read without
+	// mu by the fast paths (a set latch needs no lock).
 	isSet atomic.Bool
 	mu    sync.Mutex    // guards ch, and orders set against a waiter making ch
 	ch    chan struct{} // made by the first waiter before the set; set closes it
@@ -29,10 +29,12 @@ type latch struct {
 func (l *latch) set() {
 	l.mu.Lock()
 	if !l.isSet.Load() {
+		// Marked before the wake, so that a woken waiter whose ctx has
+		// ended too sees the latch set whichever way its select went.
+		l.isSet.Store(true)
 		if l.ch != nil {
 			close(l.ch)
 		}
-		l.isSet.Store(true)
 	}
 	l.mu.Unlock()
 }
