@@ -11,20 +11,39 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// waitersMade waits, for at most 10 seconds, until a goroutine waits on l:
-// a waiter that came before the set has made the latch's channel.
+// latchWait is how long these tests wait for any one thing.
+const latchWait = 10 * time.Second
+
+// waitUntil polls cond, for at most latchWait, until it holds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(latchWait)
+	for !cond() {
+		require.False(t, time.Now().After(deadline), "%s: not after %v", what, latchWait)
+		runtime.Gosched()
+	}
+}
+
+// waitersMade waits until a goroutine waits on l: a waiter that came
+// before the set has made the latch's channel.
 func waitersMade(t *testing.T, l *latch) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitUntil(t, "a waiter on the latch", func() bool {
 		l.mu.Lock()
-		made := l.ch != nil
-		l.mu.Unlock()
-		if made {
-			return
-		}
-		require.False(t, time.Now().After(deadline), "no waiter on the latch after 10s")
-		runtime.Gosched()
+		defer l.mu.Unlock()
+		return l.ch != nil
+	})
+}
+
+// within returns what ch delivers, failing the test after latchWait.
+func within(t *testing.T, ch <-chan bool, what string) bool {
+	t.Helper()
+	select {
+	case ok := <-ch:
+		return ok
+	case <-time.After(latchWait):
+		t.Fatalf("%s: not within %v", what, latchWait)
+		return false
 	}
 }
 
@@ -52,12 +71,7 @@ func TestLatch(t *testing.T) {
 		waitersMade(t, &l)
 		l.set()
 		for range waiters {
-			select {
-			case ok := <-woke:
-				assert.True(t, ok)
-			case <-time.After(10 * time.Second):
-				t.Fatal("a waiter did not wake within 10s of the set")
-			}
+			assert.True(t, within(t, woke, "a waiter wakes at the set"))
 		}
 	})
 
@@ -68,12 +82,7 @@ func TestLatch(t *testing.T) {
 		go func() { gaveUp <- l.wait(ctx) }()
 		waitersMade(t, &l)
 		cancel()
-		select {
-		case ok := <-gaveUp:
-			assert.False(t, ok, "ctx ended before the set")
-		case <-time.After(10 * time.Second):
-			t.Fatal("the waiter did not give up within 10s of its ctx ending")
-		}
+		assert.False(t, within(t, gaveUp, "the waiter gives up when its ctx ends"), "ctx ended before the set")
 		l.set()
 		assert.True(t, l.wait(done))
 	})
@@ -136,31 +145,15 @@ func TestTurn(t *testing.T) {
 		go func() { gaveUp <- tu.lock(ctx) }()
 		got := make(chan bool, 1)
 		go func() { got <- tu.lock(context.Background()) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waitUntil(t, "a waiter for the turn", func() bool {
 			tu.mu.Lock()
-			waiting := tu.free != nil
-			tu.mu.Unlock()
-			if waiting {
-				break
-			}
-			require.False(t, time.Now().After(deadline), "no waiter after 10s")
-			runtime.Gosched()
-		}
+			defer tu.mu.Unlock()
+			return tu.free != nil
+		})
 		cancel()
-		select {
-		case ok := <-gaveUp:
-			assert.False(t, ok)
-		case <-time.After(10 * time.Second):
-			t.Fatal("the waiter did not give up within 10s of its ctx ending")
-		}
+		assert.False(t, within(t, gaveUp, "the waiter gives up when its ctx ends"))
 		tu.unlock()
-		select {
-		case ok := <-got:
-			assert.True(t, ok)
-		case <-time.After(10 * time.Second):
-			t.Fatal("the waiter did not get the turn within 10s of the unlock")
-		}
+		assert.True(t, within(t, got, "the waiter gets the turn at the unlock"))
 		tu.unlock()
 	})
 
