@@ -99,7 +99,11 @@ func (l *lifecycle) LocalAddr() net.Addr { return l.laddr }
 func (l *lifecycle) InFlight() int { return l.inflight.count() }
 
 // errClosed is the error of a call refused because the conn is closing,
-// shaped as the standard library's.
+// shaped as the standard library's. It is kept out of line: inlined, the
+// error's literal took stack in the frame of every tracked call, which
+// stays on the stack while the call blocks (bench/notes.md).
+//
+//go:noinline
 func (l *lifecycle) errClosed(op string, addr net.Addr) error {
 	return &net.OpError{Op: op, Net: l.network, Source: l.laddr, Addr: addr, Err: net.ErrClosed}
 }

@@ -84,22 +84,22 @@ func (c *UDPConn) Close() error { return c.core.Close() }
 func (c *UDPConn) Shutdown(ctx context.Context) error { return c.core.Shutdown(ctx) }
 
 // ReadFromUDP acts like ReadFrom but returns a *net.UDPAddr.
-func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+func (c *UDPConn) ReadFromUDP(b []byte) (n int, addr *net.UDPAddr, err error) {
 	if !c.inflight.acquire() {
 		return 0, nil, c.errClosed("read", c.raddr)
 	}
 	defer c.inflight.release()
-	n, addr, err := c.uc.ReadFromUDP(b)
+	n, addr, err = c.uc.ReadFromUDP(b)
 	return n, addr, c.interrupted("read", err)
 }
 
 // ReadFromUDPAddrPort acts like ReadFrom but returns a netip.AddrPort.
-func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error) {
 	if !c.inflight.acquire() {
 		return 0, netip.AddrPort{}, c.errClosed("read", c.raddr)
 	}
 	defer c.inflight.release()
-	n, addr, err := c.uc.ReadFromUDPAddrPort(b)
+	n, addr, err = c.uc.ReadFromUDPAddrPort(b)
 	return n, addr, c.interrupted("read", err)
 }
 
@@ -125,22 +125,22 @@ func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr ne
 }
 
 // WriteToUDP acts like WriteTo but takes a *net.UDPAddr.
-func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", addr)
 	}
 	defer c.inflight.release()
-	n, err := c.uc.WriteToUDP(b, addr)
+	n, err = c.uc.WriteToUDP(b, addr)
 	return n, c.interrupted("write", err)
 }
 
 // WriteToUDPAddrPort acts like WriteTo but takes a netip.AddrPort.
-func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", net.UDPAddrFromAddrPort(addr))
 	}
 	defer c.inflight.release()
-	n, err := c.uc.WriteToUDPAddrPort(b, addr)
+	n, err = c.uc.WriteToUDPAddrPort(b, addr)
 	return n, c.interrupted("write", err)
 }
 
@@ -166,22 +166,22 @@ func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oo
 }
 
 // Read reads from a connected conn, as [net.UDPConn.Read].
-func (c *UDPConn) Read(b []byte) (int, error) {
+func (c *UDPConn) Read(b []byte) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("read", c.raddr)
 	}
 	defer c.inflight.release()
-	n, err := c.uc.Read(b)
+	n, err = c.uc.Read(b)
 	return n, c.interrupted("read", err)
 }
 
 // Write writes to a connected conn, as [net.UDPConn.Write].
-func (c *UDPConn) Write(b []byte) (int, error) {
+func (c *UDPConn) Write(b []byte) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", c.raddr)
 	}
 	defer c.inflight.release()
-	n, err := c.uc.Write(b)
+	n, err = c.uc.Write(b)
 	return n, c.interrupted("write", err)
 }
 

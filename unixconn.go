@@ -42,12 +42,12 @@ type UnixConn struct {
 }
 
 // ReadFromUnix acts like ReadFrom but returns a *net.UnixAddr.
-func (c *UnixConn) ReadFromUnix(b []byte) (int, *net.UnixAddr, error) {
+func (c *UnixConn) ReadFromUnix(b []byte) (n int, addr *net.UnixAddr, err error) {
 	if !c.inflight.acquire() {
 		return 0, nil, c.errClosed("read", c.raddr)
 	}
 	defer c.inflight.release()
-	n, addr, err := c.uc.ReadFromUnix(b)
+	n, addr, err = c.uc.ReadFromUnix(b)
 	return n, addr, c.interrupted("read", err)
 }
 
@@ -63,12 +63,12 @@ func (c *UnixConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.Uni
 }
 
 // WriteToUnix acts like WriteTo but takes a *net.UnixAddr.
-func (c *UnixConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
+func (c *UnixConn) WriteToUnix(b []byte, addr *net.UnixAddr) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", addr)
 	}
 	defer c.inflight.release()
-	n, err := c.uc.WriteToUnix(b, addr)
+	n, err = c.uc.WriteToUnix(b, addr)
 	return n, c.interrupted("write", err)
 }
 
@@ -84,22 +84,22 @@ func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int,
 }
 
 // Read reads from a connected conn, as [net.UnixConn.Read].
-func (c *UnixConn) Read(b []byte) (int, error) {
+func (c *UnixConn) Read(b []byte) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("read", c.raddr)
 	}
 	defer c.inflight.release()
-	n, err := c.uc.Read(b)
+	n, err = c.uc.Read(b)
 	return n, c.interrupted("read", err)
 }
 
 // Write writes to a connected conn, as [net.UnixConn.Write].
-func (c *UnixConn) Write(b []byte) (int, error) {
+func (c *UnixConn) Write(b []byte) (n int, err error) {
 	if !c.inflight.acquire() {
 		return 0, c.errClosed("write", c.raddr)
 	}
 	defer c.inflight.release()
-	n, err := c.uc.Write(b)
+	n, err = c.uc.Write(b)
 	return n, c.interrupted("write", err)
 }
 
