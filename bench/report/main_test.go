@@ -26,6 +26,9 @@ BenchmarkCloseRebind/plain-2                                  	   10000	     100
 BenchmarkCloseRebind/safeudp-2                                	   10000	     12500 ns/op	     100 B/op	       2 allocs/op
 BenchmarkCloseRebindExecNoise/impl=naive-2                    	    5000	     10000 ns/op	 0.01 children/op	 0 failures/op	     400 B/op	      10 allocs/op
 BenchmarkCloseRebindExecNoise/impl=safeudp-2                  	    5000	     15000 ns/op	 0.02 children/op	 0 failures/op	    1400 B/op	      22 allocs/op
+BenchmarkClose/readers=64/impl=plain+wait-2                    	    1000	     40000 ns/op	    5120 B/op	      64 allocs/op
+BenchmarkClose/readers=64/impl=wrap+wait-2                     	    1000	     48000 ns/op	    5120 B/op	      64 allocs/op
+BenchmarkClose/readers=64/impl=safeudp-2                       	    1000	     42000 ns/op	    5230 B/op	      64 allocs/op
 PASS
 goos: linux
 cpu: Test CPU
@@ -87,6 +90,9 @@ func TestPageHasTargetsRatiosAndMissingBenchmarks(t *testing.T) {
 	assert.Regexp(t, `BenchmarkCloseRebind \| [^|]+\| 0.80 of plain \(p = 1.000\) \| not shown: noise \|`, out)
 	// 15000/10000 = 1.5× naive, over the 1.1 target.
 	assert.Regexp(t, `BenchmarkCloseRebindExecNoise \| [^|]+\| 1.50× naive \(p = 1.000\); safeudp failures/op 0 \| not shown: noise \| `+"`go test", out)
+	// 42000/40000 = 1.05, within 1.1; the wrapper's row is reported beside it.
+	assert.Regexp(t, `BenchmarkClose \| readers=64: [^|]+\| 1.05× \(p = 1.000\); a hand-written counting wrapper \(wrap\+wait\) 1.20× \(p = 1.000\) \| met \|`, out)
+	assert.Regexp(t, `BenchmarkClose \| readers=1024: [^|]+\| not in this run \|`, out)
 	assert.Regexp(t, `BenchmarkTracker \| [^|]+\| not in this run \|`, out)
 	assert.NotContains(t, out, "NaN")
 }

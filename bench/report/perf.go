@@ -96,7 +96,11 @@ func closeTargets(rs *results) []target {
 			ts = append(ts, missing(top, cfg+": ≤ 1.1× plain+wait")...)
 			continue
 		}
-		ts = append(ts, target{top, cfg + ": safeudp ≤ 1.1× net's Close plus the wait", fmt.Sprintf("%.2f× (p = %.3f)", ratio, p),
+		got := fmt.Sprintf("%.2f× (p = %.3f)", ratio, p)
+		if w, wp, ok := compare(rs, top, cfg, "wrap+wait", "plain+wait"); ok {
+			got += fmt.Sprintf("; a hand-written counting wrapper (wrap+wait) %.2f× (p = %.3f)", w, wp)
+		}
+		ts = append(ts, target{top, cfg + ": safeudp ≤ 1.1× net's Close plus the wait", got,
 			withinRatio(ratio, p, 1.1), reproduce(top)})
 	}
 	return ts
