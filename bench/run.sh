@@ -25,6 +25,14 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 raw=$out/raw-$stamp.txt
 stats=$out/benchstat-$stamp.txt
 
+# cpustat prints the total and the stolen CPU time so far, in ticks: the
+# time a hypervisor ran other guests on this VM's cores, which is what
+# makes rounds of one run disagree (see ± on the page).
+cpustat() {
+  [ -r /proc/stat ] || return 0
+  awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9; exit }' /proc/stat
+}
+
 cmd=(go test -run '^$' -bench "$BENCH" -benchmem -benchtime "$BENCHTIME" -count 1 . ./internal/sockdiag)
 if [ -n "${RAW:-}" ]; then
   # Report only: the settings of that run are not recorded in it, so the
@@ -33,12 +41,17 @@ if [ -n "${RAW:-}" ]; then
   rounds=$(grep -cE '^ok[[:space:]]+github.com/safeudp/safeudp[[:space:]]' "$raw" || true)
 else
   echo "== $COUNT rounds of: ${cmd[*]}" >&2
+  before=$(cpustat)
   for round in $(seq "$COUNT"); do
     echo "== round $round of $COUNT" >&2
     "${cmd[@]}" | tee -a "$raw" >&2
   done
   cp "$raw" "$out/raw.txt"
   rounds=$COUNT
+  after=$(cpustat)
+  if [ -n "$before" ] && [ -n "$after" ]; then
+    steal=$(echo "$before $after" | awk '{ d = $3 - $1; if (d > 0) printf "%.1f", 100 * ($4 - $2) / d }')
+  fi
 fi
 
 echo "== benchstat" >&2
@@ -50,6 +63,7 @@ cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)
 machine="$cpu, $cores cores, $(go version | cut -d' ' -f3-), kernel $(uname -sr)"
 settings="$(date -u '+%Y-%m-%d %H:%M UTC'): $rounds rounds of \`${cmd[*]}\`"
+[ -z "${steal:-}" ] || settings="$settings; the hypervisor took $steal% of this VM's CPU time during the run (steal, /proc/stat)"
 [ -z "${RAW:-}" ] || settings="report rebuilt $(date -u '+%Y-%m-%d %H:%M UTC') from $RAW ($rounds rounds; -benchtime and -bench as that run had them)"
 [ "$BENCH" = . ] && command="bench/run.sh" || command="BENCH='$BENCH' bench/run.sh"
 [ "$COUNT" = 6 ] || command="COUNT=$COUNT $command"
