@@ -95,15 +95,15 @@ func (*core) isSafeUDP() {}
 
 // ReadFrom reads a packet from the conn, as [net.PacketConn.ReadFrom]. It
 // fails with [net.ErrClosed] once Close has begun.
-//
-// The tracked calls name their results and assign the underlying call's
-// results to them: with the deferred release, the results live in the
-// frame anyway, and unnamed they were stored twice. A frame stays on the
-// stack while its call blocks, and net's read path nearly fills a new
-// goroutine's 2 KB stack: the 40 bytes saved here, and the refusal's
-// error made out of line, are what keep a fresh reader goroutine from
-// growing its stack (BenchmarkClose, bench/notes.md).
 func (c *core) ReadFrom(b []byte) (n int, addr net.Addr, err error) {
+	// The tracked calls name their results and assign the underlying
+	// call's results to them: with the deferred release the results live
+	// in the frame anyway, and unnamed they were stored twice. A frame
+	// stays on the stack while its call blocks, and net's read path nearly
+	// fills a new goroutine's 2 KB stack: with the 40 bytes saved here and
+	// the refusal's error made out of line, BenchmarkClose's fresh readers
+	// no longer grow their stacks (a caller with a larger frame of its own
+	// still may; bench/notes.md).
 	if !c.inflight.acquire() {
 		return 0, nil, c.errClosed("read", c.raddr)
 	}
